@@ -1,0 +1,52 @@
+// cni::Delegate: runs one plugin config for one verb. Two implementations exist, an
+// executed binary (cni/exec_delegate.h) and an in-process plugin (cni/inprocess_delegate.h);
+// the meta plugin cannot tell them apart.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cni/env.h"
+
+namespace cni {
+
+struct DelegateRequest {
+  Verb verb = Verb::kAdd;
+  std::string container_id;
+  std::string netns;
+  std::string ifname;
+  std::string cni_args;            // already encoded "K=V;K2=V2"
+  std::vector<std::string> path;   // CNI_PATH for the delegate (and where to find it)
+  std::string config;              // stdin bytes, passed exactly
+  std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+};
+
+class Delegate {
+ public:
+  virtual ~Delegate() = default;
+
+  // The plugin type, e.g. "bridge"; used in every error message.
+  virtual const std::string& type() const = 0;
+
+  // Runs the verb. Returns the JSON object the plugin printed, or null when it printed
+  // nothing (DEL, CHECK, GC and STATUS succeed silently). On failure throws cni::Error that
+  // keeps the plugin's own code and message and names the plugin.
+  virtual nlohmann::json invoke(const DelegateRequest& req) = 0;
+
+  // The versions the plugin supports, from its VERSION answer.
+  virtual std::vector<std::string> supported_versions(const DelegateRequest& probe) = 0;
+};
+
+// Maps a plugin type to a Delegate: an in-tree one when registered, else an executable
+// found in the request's path. A type containing '/' is refused (code 7).
+class DelegateResolver {
+ public:
+  virtual ~DelegateResolver() = default;
+  virtual std::unique_ptr<Delegate> resolve(const std::string& type) = 0;
+};
+
+}  // namespace cni

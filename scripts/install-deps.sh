@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building, testing and the demo need, only when missing.
+# Usage: scripts/install-deps.sh [build|test|demo|bench]
+set -euo pipefail
+
+build_pkgs=(
+  cmake ninja-build g++ pkg-config make
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
+  libboost-dev libboost-filesystem-dev
+  libgtest-dev libgmock-dev
+  libcurl4-openssl-dev libsqlite3-dev libyaml-cpp-dev
+)
+# Real parts the tests and the demo drive: kernel tools, reference plugins, TLS for the fake API.
+runtime_pkgs=(iproute2 containernetworking-plugins openssl sqlite3 procps util-linux)
+bench_pkgs=(hyperfine)
+
+want=("${build_pkgs[@]}")
+case "${1:-test}" in
+  build) ;;
+  test|demo) want+=("${runtime_pkgs[@]}") ;;
+  bench) want+=("${runtime_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "unknown target: $1" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
