@@ -12,7 +12,7 @@ build_pkgs=(
   libcurl4-openssl-dev libsqlite3-dev libyaml-cpp-dev
 )
 # Real parts the tests and the demo drive: kernel tools, reference plugins, TLS for the fake API.
-runtime_pkgs=(iproute2 containernetworking-plugins openssl sqlite3 procps util-linux)
+runtime_pkgs=(python3 iproute2 containernetworking-plugins openssl sqlite3 procps util-linux)
 bench_pkgs=(hyperfine)
 
 want=("${build_pkgs[@]}")
