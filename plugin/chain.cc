@@ -1,0 +1,209 @@
+// Conflist execution over cni::Delegate: version negotiation, prevResult threading and
+// error joining.
+#include "plugin/chain.h"
+
+#include <memory>
+#include <spdlog/spdlog.h>
+
+#include "cni/config.h"
+#include "cni/error.h"
+#include "cni/version.h"
+
+namespace plugin {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kGcVersion = "1.1.0";
+
+cni::DelegateRequest make_request(cni::Verb verb, const ChainContext& ctx, std::string config) {
+  cni::DelegateRequest req;
+  req.verb = verb;
+  req.container_id = ctx.container_id;
+  req.netns = ctx.netns;
+  req.ifname = ctx.ifname;
+  req.cni_args = ctx.cni_args;
+  req.path = ctx.path;
+  req.config = std::move(config);
+  req.timeout = ctx.timeout;
+  return req;
+}
+
+std::vector<std::string> delegate_versions(cni::Delegate& d, const ChainContext& ctx) {
+  return d.supported_versions(make_request(cni::Verb::kVersion, ctx, "{}"));
+}
+
+bool speaks(const std::vector<std::string>& versions, const std::string& v) {
+  return std::find(versions.begin(), versions.end(), v) != versions.end();
+}
+
+// The version to hand a plugin: the list's own when the plugin speaks it, else the newest
+// both sides know. The reference plugins stop at 1.0.0 while a list may say 1.1.0.
+std::string negotiate(const std::string& wanted, const std::vector<std::string>& theirs,
+                      const std::string& type) {
+  const std::string v = wanted.empty() ? "0.1.0" : wanted;
+  if (speaks(theirs, v)) return v;
+  std::string common = cni::newest_common_version(cni::supported_versions(), theirs);
+  if (common.empty()) {
+    throw cni::Error(cni::kIncompatibleVersion,
+                     type + ": plugin supports none of the versions cnimux speaks (config wants " +
+                         v + ")");
+  }
+  return common;
+}
+
+// One step of the list: the plugin's object with the negotiated version and prevResult.
+std::string plugin_stdin(json plugin, const std::string& version, const json& prev_result) {
+  plugin["cniVersion"] = version;
+  plugin.erase("prevResult");
+  if (!prev_result.is_null()) {
+    try {
+      plugin["prevResult"] = cni::Result::from_json(prev_result, version).to_json(version);
+    } catch (const cni::Error& e) {
+      // A result that cannot be expressed at this version (no IPs for 0.2.0) is left out
+      // rather than failing a DEL that must still release resources.
+      spdlog::warn("prevResult omitted for {}: {}", plugin.value("type", ""), e.msg());
+    }
+  }
+  return plugin.dump();
+}
+
+struct ParsedList {
+  std::string version;
+  std::vector<json> plugins;
+  bool disable_check = false;
+  bool disable_gc = false;
+};
+
+ParsedList parse_list(const std::string& conflist) {
+  cni::NetConfList list = cni::NetConfList::parse(conflist);
+  ParsedList p;
+  p.version = list.cni_version;
+  p.plugins = list.plugins;
+  p.disable_check = list.raw.value("disableCheck", false);
+  p.disable_gc = list.raw.value("disableGC", false);
+  return p;
+}
+
+std::string type_of(const json& plugin) { return plugin.value("type", std::string()); }
+
+// Joins failures into one error that keeps the first failure's code.
+class ErrorCollector {
+ public:
+  void add(const cni::Error& e) {
+    if (errors_.empty()) code_ = e.code();
+    errors_.push_back(e.msg());
+  }
+  void add(const std::string& who, const std::exception& e) {
+    if (errors_.empty()) code_ = cni::kIoFailure;
+    errors_.push_back(who + ": " + e.what());
+  }
+  void throw_if_any() const {
+    if (errors_.empty()) return;
+    std::string msg;
+    for (const auto& m : errors_) msg += (msg.empty() ? "" : "; ") + m;
+    throw cni::Error(code_, msg);
+  }
+
+ private:
+  int code_ = 0;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+cni::Result ChainRunner::add(const std::string& conflist, const ChainContext& ctx) {
+  ParsedList list = parse_list(conflist);
+  json prev;  // null for the first plugin
+  std::string prev_version;
+  for (const json& plugin : list.plugins) {
+    const std::string type = type_of(plugin);
+    std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
+    const std::string version = negotiate(list.version, delegate_versions(*d, ctx), type);
+    json out = d->invoke(make_request(cni::Verb::kAdd, ctx, plugin_stdin(plugin, version, prev)));
+    if (!out.is_object()) {
+      throw cni::Error(cni::kDecodeFailure, type + ": ADD succeeded but printed no result");
+    }
+    // Normalise to the newest shape so the next step and the journal see one form.
+    prev = cni::Result::from_json(out, version).to_json(cni::latest_version());
+  }
+  return cni::Result::from_json(prev, cni::latest_version());
+}
+
+void ChainRunner::del(const std::string& conflist, const ChainContext& ctx, const json& prev_result) {
+  ParsedList list = parse_list(conflist);
+  ErrorCollector errors;
+  for (auto it = list.plugins.rbegin(); it != list.plugins.rend(); ++it) {
+    const std::string type = type_of(*it);
+    try {
+      std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
+      std::string version = list.version;
+      try {
+        version = negotiate(list.version, delegate_versions(*d, ctx), type);
+      } catch (const cni::Error& e) {
+        // Still attempt the DEL at the list's version: a leak is worse than a refusal.
+        spdlog::warn("{}", e.msg());
+      }
+      d->invoke(make_request(cni::Verb::kDel, ctx, plugin_stdin(*it, version, prev_result)));
+    } catch (const cni::Error& e) {
+      errors.add(e);
+    } catch (const std::exception& e) {
+      errors.add(type, e);
+    }
+  }
+  errors.throw_if_any();
+}
+
+void ChainRunner::check(const std::string& conflist, const ChainContext& ctx,
+                        const json& prev_result) {
+  ParsedList list = parse_list(conflist);
+  const std::string list_version = list.version.empty() ? "0.1.0" : list.version;
+  if (list.disable_check || cni::compare_versions(list_version, "0.4.0") < 0) return;
+  for (const json& plugin : list.plugins) {
+    const std::string type = type_of(plugin);
+    std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
+    const std::string version = negotiate(list.version, delegate_versions(*d, ctx), type);
+    if (cni::compare_versions(version, "0.4.0") < 0) continue;
+    d->invoke(make_request(cni::Verb::kCheck, ctx, plugin_stdin(plugin, version, prev_result)));
+  }
+}
+
+void ChainRunner::gc(const std::string& conflist, const ChainContext& ctx, const json& valid) {
+  ParsedList list = parse_list(conflist);
+  if (list.disable_gc) return;
+  ErrorCollector errors;
+  for (json plugin : list.plugins) {
+    try {
+      std::string type = type_of(plugin);
+      std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
+      if (!speaks(delegate_versions(*d, ctx), kGcVersion)) {
+        // An IPAM plugin reads the whole config; only its binary changes.
+        const json* ipam = plugin.contains("ipam") ? &plugin["ipam"] : nullptr;
+        if (!ipam || !ipam->is_object() || ipam->value("type", "").empty()) continue;
+        type = ipam->value("type", "");
+        d = resolver_.resolve(type);
+        if (!speaks(delegate_versions(*d, ctx), kGcVersion)) continue;
+      }
+      plugin["cniVersion"] = kGcVersion;
+      plugin["cni.dev/valid-attachments"] = valid;
+      d->invoke(make_request(cni::Verb::kGc, ctx, plugin.dump()));
+    } catch (const cni::Error& e) {
+      errors.add(e);
+    } catch (const std::exception& e) {
+      errors.add(type_of(plugin), e);
+    }
+  }
+  errors.throw_if_any();
+}
+
+void ChainRunner::status(const std::string& conflist, const ChainContext& ctx) {
+  ParsedList list = parse_list(conflist);
+  for (json plugin : list.plugins) {
+    std::unique_ptr<cni::Delegate> d = resolver_.resolve(type_of(plugin));
+    if (!speaks(delegate_versions(*d, ctx), kGcVersion)) continue;
+    plugin["cniVersion"] = kGcVersion;
+    d->invoke(make_request(cni::Verb::kStatus, ctx, plugin.dump()));
+  }
+}
+
+}  // namespace plugin

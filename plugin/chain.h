@@ -1,0 +1,55 @@
+// Runs one attachment's conflist through its delegates the way libcni runs a list: ADD in
+// order with prevResult, DEL in reverse attempting every plugin, CHECK in order, and GC and
+// STATUS to the plugins that speak 1.1.0. Each plugin gets a cniVersion it supports.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cni/delegate.h"
+#include "cni/result.h"
+
+namespace plugin {
+
+// Where and as whom the chain runs.
+struct ChainContext {
+  std::string container_id;
+  std::string netns;
+  std::string ifname;
+  std::string cni_args;           // encoded CNI_ARGS handed to every delegate
+  std::vector<std::string> path;  // searched for delegates; also their CNI_PATH
+  std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+};
+
+class ChainRunner {
+ public:
+  explicit ChainRunner(cni::DelegateResolver& resolver) : resolver_(resolver) {}
+
+  // ADD every plugin in order. Returns the last plugin's result. Throws the first failure
+  // (the delegate's own code and message); the caller owns the rollback.
+  cni::Result add(const std::string& conflist, const ChainContext& ctx);
+
+  // DEL every plugin in reverse order, each given `prev_result` (null when the ADD never
+  // finished). Attempts all of them; throws one error joining every failure.
+  void del(const std::string& conflist, const ChainContext& ctx, const nlohmann::json& prev_result);
+
+  // CHECK every plugin in order against `prev_result`. Skipped for configs below 0.4.0 and
+  // for lists with disableCheck.
+  void check(const std::string& conflist, const ChainContext& ctx, const nlohmann::json& prev_result);
+
+  // GC every plugin that speaks 1.1.0 with `valid` (a cni.dev/valid-attachments list). A
+  // plugin that does not, but whose `ipam` plugin does, has its IPAM plugin collected
+  // directly, so addresses never outlive their attachments. Errors are joined.
+  void gc(const std::string& conflist, const ChainContext& ctx, const nlohmann::json& valid);
+
+  // STATUS to every plugin that speaks 1.1.0; the first failure is thrown as is.
+  void status(const std::string& conflist, const ChainContext& ctx);
+
+ private:
+  cni::DelegateResolver& resolver_;
+};
+
+}  // namespace plugin
