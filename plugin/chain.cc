@@ -2,7 +2,9 @@
 // error joining.
 #include "plugin/chain.h"
 
+#include <algorithm>
 #include <memory>
+
 #include <spdlog/spdlog.h>
 
 #include "cni/config.h"
