@@ -47,19 +47,22 @@ struct Invocation {
   std::string pod_namespace() const;
   std::string pod_name() const;
   std::string pod_uid() const;
+  std::string pod_infra_container_id() const;  // K8S_POD_INFRA_CONTAINER_ID
 };
 
 // Reads CNI_* through `getenv` (injectable for tests) and applies the rules of each verb:
 // required variables (code 4 naming the variable), container ID pattern (code 3 if empty,
-// 4 if malformed), interface name rules (code 4). Never touches anything but the lookup.
+// 4 if malformed), interface name rules (code 4). An empty required variable counts as
+// missing, except CNI_CONTAINERID, whose emptiness is code 3. VERSION checks only
+// CNI_COMMAND. Never touches anything but the lookup.
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;
 Invocation parse_invocation(const EnvLookup& getenv);
 Invocation parse_invocation_from_process_env();
 
 // Validators shared with the meta plugin; each throws Error with the given code and a
 // message naming the value.
-void validate_container_id(std::string_view id);       // code 3 if empty, else 4
-void validate_ifname(std::string_view ifname);         // code 4
-void validate_network_name(std::string_view name);     // code 7
+void validate_container_id(std::string_view id);    // code 3 if empty, else 4
+void validate_ifname(std::string_view ifname);      // code 4
+void validate_network_name(std::string_view name);  // code 7
 
 }  // namespace cni
