@@ -1,0 +1,365 @@
+// The meta plugin's verbs: the ADD transaction with its rollback, and DEL, CHECK, GC and
+// STATUS over the journal.
+#include "plugin/meta_plugin.h"
+
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "cni/error.h"
+#include "cni/version.h"
+#include "plugin/default_route.h"
+#include "plugin/interrupt.h"
+#include "plugin/network_status.h"
+#include "plugin/session.h"
+
+namespace plugin {
+namespace {
+
+using nlohmann::json;
+
+std::string describe(const PlannedAttachment& a) {
+  return "network \"" + a.network + "\" (" + a.ifname + ")";
+}
+
+// The outcome of undoing attachments: what was removed and what could not be.
+struct UndoOutcome {
+  std::vector<std::string> undone;
+  std::vector<cni::Error> failures;
+
+  std::string report() const {
+    std::string s;
+    for (const auto& u : undone) s += (s.empty() ? "" : ", ") + u;
+    s = "rollback: removed [" + s + "]";
+    for (const auto& f : failures) s += "; failed: " + f.msg();
+    return s;
+  }
+};
+
+// DELs every attachment the record says was started or added, newest first, in `netns`.
+// Each one that succeeds goes back to kPending, so the record always says what is owed.
+UndoOutcome undo_attachments(Session& s, JournalRecord& rec, const std::string& netns) {
+  UndoOutcome out;
+  for (auto it = rec.attachments.rbegin(); it != rec.attachments.rend(); ++it) {
+    if (it->state == AttachmentState::kPending) continue;
+    ChainContext ctx = s.chain_context(it->planned.ifname);
+    ctx.netns = netns;
+    try {
+      s.chain().del(it->planned.conflist, ctx, it->result);
+      it->state = AttachmentState::kPending;
+      it->result = nullptr;
+      out.undone.push_back(describe(it->planned));
+    } catch (const cni::Error& e) {
+      out.failures.emplace_back(e.code(), describe(it->planned) + ": " + e.msg(), e.details());
+    } catch (const std::exception& e) {
+      out.failures.emplace_back(cni::kIoFailure, describe(it->planned) + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+// Saves what an undo left behind: nothing owed becomes a tombstone that the runtime's DEL
+// clears; anything still owed stays for the next DEL to finish.
+void record_undo(Session& s, JournalRecord& rec) {
+  rec.state = JournalState::kFailed;
+  rec.result = nullptr;
+  s.journal().save(rec);
+}
+
+// Runs the ADD rollback when an ADD leaves its scope without commit(); the report lands in
+// `report` before the caller's catch block attaches it to the error.
+class AddRollback {
+ public:
+  AddRollback(Session& s, JournalRecord& rec, std::string& report)
+      : s_(s), rec_(rec), report_(report) {}
+  AddRollback(const AddRollback&) = delete;
+  AddRollback& operator=(const AddRollback&) = delete;
+  ~AddRollback() {
+    if (committed_) return;
+    try {
+      UndoOutcome out = undo_attachments(s_, rec_, rec_.netns);
+      report_ = out.report();
+      record_undo(s_, rec_);
+    } catch (const std::exception& e) {
+      report_ += std::string("; rollback could not be recorded: ") + e.what();
+    }
+  }
+  void commit() { committed_ = true; }
+
+ private:
+  Session& s_;
+  JournalRecord& rec_;
+  std::string& report_;
+  bool committed_ = false;
+};
+
+JournalRecord new_record(Session& s, const std::optional<PodInfo>& pod, const Plan& plan) {
+  const cni::Invocation& inv = s.invocation();
+  JournalRecord rec;
+  rec.container_id = inv.container_id;
+  rec.netns = inv.netns;
+  rec.ifname = inv.ifname;
+  rec.cni_version = s.request().conf.cni_version();
+  if (pod) {
+    rec.pod_namespace = pod->ns;
+    rec.pod_name = pod->name;
+    rec.pod_uid = pod->uid;
+  } else {
+    rec.pod_namespace = inv.pod_namespace();
+    rec.pod_name = inv.pod_name();
+    rec.pod_uid = inv.pod_uid();
+  }
+  for (const auto& a : plan.attachments) rec.attachments.push_back({a, AttachmentState::kPending, nullptr});
+  return rec;
+}
+
+void check_interrupted() {
+  if (int sig = InterruptGuard::received()) {
+    throw cni::Error(cni::kTryAgainLater, "interrupted by signal " + std::to_string(sig));
+  }
+}
+
+// Runs every attachment in order. Each start is durable before its delegate runs, and each
+// finish is recorded together with the next start.
+void run_attachments(Session& s, JournalRecord& rec) {
+  for (auto& a : rec.attachments) {
+    check_interrupted();
+    a.state = AttachmentState::kStarted;
+    s.journal().save(rec);
+    try {
+      cni::Result r = s.chain().add(a.planned.conflist, s.chain_context(a.planned.ifname));
+      a.result = r.to_json(cni::latest_version());
+      a.state = AttachmentState::kAdded;
+    } catch (const cni::Error& e) {
+      throw cni::Error(e.code(), describe(a.planned) + ": " + e.msg(), e.details());
+    }
+  }
+  check_interrupted();
+}
+
+void publish_status(Session& s, const JournalRecord& rec) {
+  if (rec.pod_namespace.empty() || rec.pod_name.empty()) return;
+  KubeClient* kube = s.kube();
+  if (!kube) return;
+  json entries = json::array();
+  for (const auto& a : rec.attachments) {
+    entries.push_back(network_status_entry(a.planned, cni::Result::from_json(a.result, "")));
+  }
+  try {
+    kube->patch_pod_annotation(rec.pod_namespace, rec.pod_name, kNetworkStatusAnnotation,
+                               entries.dump());
+  } catch (const cni::Error& e) {
+    if (s.status_required()) throw;
+    spdlog::warn("network-status not written (statusPolicy bestEffort): {}", e.msg());
+  }
+}
+
+// A repeated ADD: a complete record is returned as is; a partial one is undone first.
+std::optional<cni::Result> resume_previous(Session& s) {
+  const cni::Invocation& inv = s.invocation();
+  std::optional<JournalRecord> prev;
+  try {
+    prev = s.journal().load(inv.container_id);
+  } catch (const CorruptJournal& c) {
+    throw cni::Error(cni::kIoFailure, "journal " + c.path + " is corrupt (" + c.reason +
+                                          "); DEL the container before adding it again");
+  }
+  if (!prev) return std::nullopt;
+  if (prev->state == JournalState::kComplete && prev->ifname == inv.ifname) {
+    spdlog::info("ADD repeated for an attached container: returning the recorded result");
+    return cni::Result::from_json(prev->result, "");
+  }
+  UndoOutcome out = undo_attachments(s, *prev, inv.netns);
+  record_undo(s, *prev);
+  if (!out.failures.empty()) {
+    throw cni::Error(out.failures.front().code(),
+                     "cannot undo the previous ADD of this container: " + out.report());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+MetaPlugin::MetaPlugin() = default;
+MetaPlugin::~MetaPlugin() = default;
+
+cni::Result MetaPlugin::add(const cni::Request& req) {
+  Session s(req);
+  Journal::Lock lock = s.journal().lock(req.invocation.container_id, true);
+  if (auto recorded = resume_previous(s)) return *recorded;
+  s.wait_until_ready();
+  std::optional<PodInfo> pod = s.find_pod(PodLookup::kForAdd);
+  JournalRecord rec = new_record(s, pod, s.make_plan(pod));
+
+  InterruptGuard interrupts;
+  std::string rollback_report;
+  try {
+    AddRollback rollback(s, rec, rollback_report);
+    run_attachments(s, rec);
+    apply_default_route(rec);
+    publish_status(s, rec);
+    rec.state = JournalState::kComplete;
+    rec.result = rec.attachments.front().result;
+    s.journal().save(rec);
+    rollback.commit();
+  } catch (cni::Error& e) {
+    e.set_details(e.details().empty() ? rollback_report : e.details() + "; " + rollback_report);
+    throw;
+  } catch (const std::exception& e) {
+    throw cni::Error(cni::kIoFailure, e.what(), rollback_report);
+  }
+  return cni::Result::from_json(rec.result, "");
+}
+
+namespace {
+
+// The record a DEL works from: the journal, or a plan rebuilt from the pod source when the
+// journal is missing or unreadable. A corrupt journal that cannot be rebuilt fails loudly.
+JournalRecord record_for_del(Session& s) {
+  const cni::Invocation& inv = s.invocation();
+  std::optional<std::string> corrupt;
+  try {
+    if (auto rec = s.journal().load(inv.container_id)) return *rec;
+  } catch (const CorruptJournal& c) {
+    corrupt = c.path + ": " + c.reason;
+    spdlog::error("journal {} is corrupt; rebuilding the plan from the pod source", *corrupt);
+  }
+  std::optional<PodInfo> pod;
+  try {
+    pod = s.find_pod(PodLookup::kForRebuild);
+  } catch (const cni::Error& e) {
+    if (corrupt) {
+      throw cni::Error(cni::kIoFailure, "journal " + *corrupt +
+                                            " is corrupt and the pod cannot be looked up: " + e.msg());
+    }
+    spdlog::warn("no journal and no pod source ({}); deleting the cluster network only", e.msg());
+  }
+  if (corrupt && !pod) {
+    throw cni::Error(cni::kIoFailure,
+                     "journal " + *corrupt + " is corrupt and no pod source knows the pod");
+  }
+  JournalRecord rec = new_record(s, pod, s.make_plan(pod));
+  for (auto& a : rec.attachments) a.state = AttachmentState::kStarted;  // DEL them all
+  return rec;
+}
+
+}  // namespace
+
+void MetaPlugin::del(const cni::Request& req) {
+  Session s(req);
+  const std::string& cid = req.invocation.container_id;
+  Journal::Lock lock = s.journal().lock(cid, true);
+  JournalRecord rec = record_for_del(s);
+  UndoOutcome out = undo_attachments(s, rec, req.invocation.netns);
+  if (out.failures.empty()) {
+    s.journal().remove(cid);
+    s.journal().remove_lock_file(cid);
+    return;
+  }
+  record_undo(s, rec);
+  std::string msg;
+  for (const auto& f : out.failures) msg += (msg.empty() ? "" : "; ") + f.msg();
+  throw cni::Error(out.failures.front().code(), msg);
+}
+
+void MetaPlugin::check(const cni::Request& req) {
+  Session s(req);
+  const std::string& cid = req.invocation.container_id;
+  std::optional<JournalRecord> rec;
+  try {
+    rec = s.journal().load(cid);
+  } catch (const CorruptJournal& c) {
+    throw cni::Error(cni::kIoFailure, "journal " + c.path + " is corrupt: " + c.reason);
+  }
+  if (!rec || rec->state != JournalState::kComplete) {
+    throw cni::Error(cni::kUnknownContainer, "container \"" + cid + "\" has no complete attachment");
+  }
+  for (const auto& a : rec->attachments) {
+    try {
+      s.chain().check(a.planned.conflist, s.chain_context(a.planned.ifname), a.result);
+    } catch (const cni::Error& e) {
+      throw cni::Error(e.code(), describe(a.planned) + ": " + e.msg(), e.details());
+    }
+  }
+}
+
+void MetaPlugin::status(const cni::Request& req) {
+  Session s(req);
+  s.journal().ensure_usable();
+  Plan plan = s.make_plan(std::nullopt);
+  const PlannedAttachment& cluster = plan.attachments.front();
+  s.chain().status(cluster.conflist, s.chain_context(cluster.ifname));
+}
+
+namespace {
+
+using ValidSet = std::set<std::pair<std::string, std::string>>;  // (containerID, ifname)
+
+ValidSet valid_attachments(const cni::NetConf& conf) {
+  ValidSet valid;
+  for (const char* key : {"cni.dev/valid-attachments", "cni.dev/attachments"}) {
+    auto it = conf.raw.find(key);
+    if (it == conf.raw.end()) continue;
+    if (!it->is_array()) throw cni::Error(cni::kInvalidConfig, std::string(key) + " is not a list");
+    for (const auto& v : *it) {
+      if (!v.is_object()) throw cni::Error(cni::kInvalidConfig, std::string(key) + " holds a non-object");
+      valid.emplace(v.value("containerID", ""), v.value("ifname", ""));
+    }
+  }
+  return valid;
+}
+
+// Collects, per network, the attachments that remain valid, to forward GC with.
+struct NetworkAttachments {
+  std::string conflist;
+  json valid = json::array();
+};
+
+}  // namespace
+
+void MetaPlugin::gc(const cni::Request& req) {
+  Session s(req);
+  const ValidSet valid = valid_attachments(req.conf);
+  std::map<std::string, NetworkAttachments> networks;
+  for (const auto& a : s.make_plan(std::nullopt).attachments) networks[a.network].conflist = a.conflist;
+  std::vector<std::string> errors;
+  for (const std::string& cid : s.journal().list()) {
+    Journal::Lock lock = s.journal().lock(cid, false);
+    if (!lock.held()) continue;  // an ADD or DEL of this container is running right now
+    try {
+      std::optional<JournalRecord> rec = s.journal().load(cid);
+      if (!rec) continue;
+      if (valid.count({cid, rec->ifname})) {
+        for (const auto& a : rec->attachments) {
+          auto& n = networks[a.planned.network];
+          if (n.conflist.empty()) n.conflist = a.planned.conflist;
+          n.valid.push_back({{"containerID", cid}, {"ifname", a.planned.ifname}});
+        }
+        continue;
+      }
+      UndoOutcome out = undo_attachments(s, *rec, rec->netns);
+      if (out.failures.empty()) {
+        s.journal().remove(cid);
+      } else {
+        record_undo(s, *rec);
+        for (const auto& f : out.failures) errors.push_back(cid + ": " + f.msg());
+      }
+    } catch (const CorruptJournal& c) {
+      errors.push_back("journal " + c.path + " is corrupt: " + c.reason);
+    } catch (const std::exception& e) {
+      errors.push_back(cid + ": " + e.what());
+    }
+  }
+  for (const auto& [name, n] : networks) {
+    try {
+      s.chain().gc(n.conflist, s.chain_context(""), n.valid);
+    } catch (const cni::Error& e) {
+      errors.push_back("network \"" + name + "\": " + e.msg());
+    }
+  }
+  if (errors.empty()) return;
+  std::string msg;
+  for (const auto& e : errors) msg += (msg.empty() ? "" : "; ") + e;
+  throw cni::Error(cni::kIoFailure, "gc: " + msg);
+}
+
+}  // namespace plugin

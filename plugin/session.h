@@ -1,0 +1,66 @@
+// A session: everything one verb of the meta plugin needs, built once from the stdin meta
+// config: settings, the journal, the delegate resolver, the Kubernetes client (if any), and
+// the pod and plan lookups. It is the one place that wires the stages together.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cni/delegate.h"
+#include "cni/plugin.h"
+#include "plugin/chain.h"
+#include "plugin/journal.h"
+#include "plugin/kube_client.h"
+#include "plugin/plan.h"
+#include "plugin/pod_info.h"
+
+namespace plugin {
+
+struct MetaConfig;  // plugin/meta_config.h
+
+// How a pod lookup may be satisfied. DEL uses the API only to rebuild a lost journal.
+enum class PodLookup { kForAdd, kForRebuild };
+
+class Session {
+ public:
+  // Parses the meta config (code 7 on a bad key), sets up logging, the journal and the
+  // delegate resolver. Creates no network state.
+  explicit Session(const cni::Request& req);
+  ~Session();
+
+  const cni::Request& request() const { return req_; }
+  const cni::Invocation& invocation() const { return req_.invocation; }
+  Journal& journal() { return journal_; }
+  ChainRunner& chain() { return *chain_; }
+  const MetaConfig& config() const { return *config_; }
+
+  // The context every delegate of `attachment_ifname` runs in.
+  ChainContext chain_context(const std::string& attachment_ifname) const;
+
+  // The pod, cheapest source first (CRI annotations, API, podDir). For ADD a pod the API says
+  // does not exist is an error; nullopt means no source knows of it.
+  std::optional<PodInfo> find_pod(PodLookup lookup);
+
+  // The validated plan for this pod (cluster network only when `pod` is empty).
+  Plan make_plan(const std::optional<PodInfo>& pod);
+
+  // The Kubernetes client, or nullptr when no kubeconfig and no in-cluster config exist.
+  KubeClient* kube();
+  bool status_required() const;
+  // Waits for readinessindicatorfile when configured; code 11 when it never appears.
+  void wait_until_ready() const;
+
+ private:
+  const cni::Request& req_;
+  std::unique_ptr<MetaConfig> config_;
+  Journal journal_;
+  std::unique_ptr<cni::DelegateResolver> resolver_;
+  std::unique_ptr<ChainRunner> chain_;
+  std::unique_ptr<KubeClient> kube_;
+  bool kube_tried_ = false;
+};
+
+}  // namespace plugin
