@@ -290,7 +290,8 @@ Result Result::from_json(const Json& j, const std::string& assumed_version) {
   return r;
 }
 
-Json Result::to_json(const std::string& version) const {
+Json Result::to_json(const std::string& requested) const {
+  const std::string version = requested.empty() ? "0.1.0" : requested;
   require_supported(version);
   return is_legacy(version) ? legacy_json(*this, version) : current_json(*this, version);
 }

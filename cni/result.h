@@ -53,11 +53,12 @@ struct Result {
   Dns dns;
 
   // Reads a result of any supported version. A missing cniVersion means `assumed_version`
-  // (the config's); an empty one of those means 0.1.0. Bad shapes are Error(kDecodeFailure).
+  // (the config's); an empty one of those means 0.1.0. Bad shapes (not a CIDR, wrong types)
+  // are Error(kDecodeFailure) naming the field; an unknown version, kIncompatibleVersion.
   static Result from_json(const Json& j, const std::string& assumed_version);
-  // Writes the result at `version`; Error(kIncompatibleVersion) for an unknown version and
-  // "cannot convert: no valid IP addresses" when 0.1.0/0.2.0 is asked of an address-less
-  // result.
+  // Writes the result at `version` ("" means 0.1.0), leaving out empty optional fields;
+  // Error(kIncompatibleVersion) for an unknown version and "cannot convert: no valid IP
+  // addresses" when 0.1.0/0.2.0 is asked of an address-less result.
   Json to_json(const std::string& version) const;
 };
 
