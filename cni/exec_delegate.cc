@@ -1,0 +1,557 @@
+// Executes CNI plugin binaries with boost.process: lookup, environment, stdin, separate
+// stdout/stderr capture with size caps, a deadline that kills the process group, and reaping.
+#include "cni/exec_delegate.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <cerrno>
+#include <system_error>
+#include <thread>
+
+#include "cni/error.h"
+#include "cni/scope_guard.h"
+#include "cni/version.h"
+
+extern char** environ;
+
+namespace cni {
+namespace {
+
+namespace asio = boost::asio;
+namespace bp = boost::process;
+using nlohmann::json;
+
+// ---- Process-wide registry of running delegate groups, for kill_running_delegates(). ----
+
+constexpr size_t kGroupSlots = 64;
+std::atomic<pid_t> g_running_groups[kGroupSlots];
+std::atomic<unsigned> g_kill_generation{0};
+static_assert(std::atomic<pid_t>::is_always_lock_free, "needed in a signal handler");
+static_assert(std::atomic<unsigned>::is_always_lock_free, "needed in a signal handler");
+
+// One child's entry in the registry. A kill that lands between construction and set() is
+// caught by the generation check in set(), so no delegate escapes a signal.
+class RunningGroup {
+ public:
+  RunningGroup() : generation_(g_kill_generation.load()) {}
+  ~RunningGroup() { clear(); }
+  RunningGroup(const RunningGroup&) = delete;
+  RunningGroup& operator=(const RunningGroup&) = delete;
+
+  void set(pid_t pgid) {
+    for (size_t i = 0; i < kGroupSlots; ++i) {
+      pid_t expected = 0;
+      if (g_running_groups[i].compare_exchange_strong(expected, pgid)) {
+        slot_ = static_cast<int>(i);
+        break;
+      }
+    }
+    if (slot_ < 0)
+      spdlog::warn("more than {} delegates running; pgid {} not registered", kGroupSlots, pgid);
+    if (stop_requested()) ::killpg(pgid, SIGKILL);
+  }
+  // Must run before the child is reaped, so a late signal never hits a reused pgid.
+  void clear() {
+    if (slot_ >= 0) g_running_groups[slot_].store(0);
+    slot_ = -1;
+  }
+  bool stop_requested() const { return g_kill_generation.load() != generation_; }
+
+ private:
+  unsigned generation_;
+  int slot_ = -1;
+};
+
+// ---- Small text helpers. ----
+
+std::string trim(const std::string& s) {
+  const char* ws = " \t\r\n";
+  size_t b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+// Cut to `n` bytes and make the text valid UTF-8, so it can travel in a JSON error object.
+std::string shorten(const std::string& s, size_t n) {
+  std::string cut =
+      s.size() > n ? s.substr(0, n) + "... (" + std::to_string(s.size()) + " bytes)" : s;
+  return json::parse(json(cut).dump(-1, ' ', false, json::error_handler_t::replace))
+      .get<std::string>();
+}
+
+std::string quote(const std::string& s, size_t n) {
+  return json(shorten(s, n)).dump();
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// ---- Output interpretation. ----
+
+Error failure_error(const std::string& type, const DelegateOutput& o) {
+  const std::string status = "exit status " + std::to_string(o.exit_code);
+  const std::string out = trim(o.out);
+  const std::string err = trim(o.err);
+  if (out.empty()) {
+    if (err.empty())
+      return Error(kDelegateFailed, type + ": failed with " + status + " and no output");
+    return Error(kDelegateFailed, type + ": " + shorten(err, 1024), status);
+  }
+  try {
+    Error e = Error::from_json(json::parse(out));
+    const std::string msg = e.msg().empty() ? "failed with " + status : e.msg();
+    return Error(e.code() > 0 ? e.code() : kDelegateFailed, type + ": " + msg, e.details());
+  } catch (const std::exception&) {
+    // Not an error object: fall through to quoting it.
+  }
+  return Error(
+      kDelegateFailed,
+      type + ": failed with " + status + "; stdout is not an error object: " + quote(out, 200),
+      shorten(err, 1024));
+}
+
+json success_value(const std::string& type, Verb verb, const DelegateOutput& o) {
+  if (o.out_truncated) {
+    throw Error(kDecodeFailure, type + ": output exceeds " +
+                                    std::to_string(ExecDelegate::Options::kMaxStdout) + " bytes");
+  }
+  const std::string out = trim(o.out);
+  if (out.empty()) {
+    if (verb == Verb::kAdd || verb == Verb::kVersion) {
+      throw Error(kDecodeFailure,
+                  type + ": " + std::string(verb_name(verb)) + " succeeded but printed no result");
+    }
+    return nullptr;
+  }
+  json j;
+  try {
+    j = json::parse(out);
+  } catch (const json::parse_error& e) {
+    throw Error(kDecodeFailure, type + ": output is not one JSON object (error at byte " +
+                                    std::to_string(e.byte) + "): " + quote(out, 200));
+  }
+  if (!j.is_object())
+    throw Error(kDecodeFailure, type + ": output is not a JSON object: " + quote(out, 200));
+  return j;
+}
+
+// ---- Child process plumbing. ----
+
+// Blocks SIGPIPE in this thread while we write a child's stdin (a child that exits without
+// reading must not kill us), then drops a SIGPIPE that we caused.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old_);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  }
+  ~SigpipeBlock() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      sigset_t pipe_only;
+      sigemptyset(&pipe_only);
+      sigaddset(&pipe_only, SIGPIPE);
+      const timespec zero{0, 0};
+      sigtimedwait(&pipe_only, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
+// Runs in the forked child before exec: async-signal-safe calls only.
+void prepare_child(pid_t parent) {
+  ::setpgid(0, 0);                          // its own group, so a timeout kills grandchildren too
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);       // dies with us
+  if (::getppid() != parent) ::_exit(127);  // we died before prctl took effect
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &dfl, nullptr);
+  // Descriptors of other threads' children and of our files must not leak into plugins;
+  // CLOEXEC rather than close keeps boost's exec-error pipe working.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    struct rlimit lim {};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    const int max = static_cast<int>(std::min<rlim_t>(lim.rlim_cur, 65536));
+    for (int fd = 3; fd < max; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+}
+
+struct Pipes {
+  explicit Pipes(asio::io_context& ioc) : in(ioc), out(ioc), err(ioc) {}
+  bp::async_pipe in, out, err;
+};
+
+// Starts `binary`; throws std::system_error with the exec errno. Never leaves a zombie:
+// a child whose exec failed is reaped here.
+bp::child spawn(const std::string& binary, char** envp, Pipes& p, RunningGroup& group) {
+  const pid_t parent = ::getpid();
+  std::error_code ec;
+  bp::child c(
+      bp::exe = binary, bp::std_in<p.in, bp::std_out> p.out, bp::std_err > p.err, bp::error(ec),
+      bp::extend::on_setup = [envp](auto& exec) { exec.env = envp; },
+      bp::extend::on_exec_setup = [parent](auto&) { prepare_child(parent); },
+      bp::extend::on_success =
+          [&group](auto& exec) {
+            ::setpgid(exec.pid, exec.pid);  // also here: no window where the group is unset
+            group.set(exec.pid);
+          },
+      bp::extend::on_error =
+          [](auto& exec, const std::error_code&) {
+            if (exec.pid > 0) {
+              while (::waitpid(exec.pid, nullptr, 0) < 0 && errno == EINTR) {
+              }
+            }
+          });
+  if (ec) throw std::system_error(ec, "execute " + binary);
+  return c;
+}
+
+// Reads one pipe into `data`, keeping at most `cap` bytes and draining the rest.
+struct Capture {
+  Capture(bp::async_pipe& pipe, size_t cap) : pipe(pipe), cap(cap) {}
+  void start() {
+    pipe.async_read_some(asio::buffer(buf), [this](const boost::system::error_code& ec, size_t n) {
+      const size_t room = cap - std::min(cap, data.size());
+      data.append(buf.data(), std::min(n, room));
+      if (n > room) truncated = true;
+      if (ec) {
+        done = true;
+        return;
+      }
+      start();
+    });
+  }
+  bp::async_pipe& pipe;
+  size_t cap;
+  std::string data;
+  bool truncated = false;
+  bool done = false;
+  std::array<char, 16384> buf;
+};
+
+// Sets `exited` once the child has terminated (not reaped): a pidfd when the kernel has
+// them (5.3+), else polling, never a SIGCHLD handler that would steal other children.
+class ExitWatch {
+ public:
+  ExitWatch(asio::io_context& ioc, bp::child& c) : child_(c), poll_(ioc) {
+    // syscall(): glibc 2.36's <sys/pidfd.h> lacks extern "C".
+    int fd = static_cast<int>(::syscall(SYS_pidfd_open, c.id(), 0));
+    if (fd >= 0) {
+      pidfd_.emplace(ioc, fd);
+      pidfd_->async_wait(asio::posix::descriptor_base::wait_read,
+                         [this](const boost::system::error_code& ec) { exited = exited || !ec; });
+    } else {
+      poll();
+    }
+  }
+  bool exited = false;
+
+ private:
+  void poll() {
+    std::error_code ec;
+    if (!child_.running(ec)) {
+      exited = true;
+      return;
+    }
+    poll_.expires_after(std::chrono::milliseconds(10));
+    poll_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) poll();
+    });
+  }
+  bp::child& child_;
+  asio::steady_timer poll_;
+  std::optional<asio::posix::stream_descriptor> pidfd_;
+};
+
+// The environment block handed to execve.
+class EnvBlock {
+ public:
+  explicit EnvBlock(std::vector<std::string> vars) : vars_(std::move(vars)) {
+    for (auto& v : vars_) ptrs_.push_back(v.data());
+    ptrs_.push_back(nullptr);
+  }
+  char** get() { return ptrs_.data(); }
+
+ private:
+  std::vector<std::string> vars_;
+  std::vector<char*> ptrs_;
+};
+
+std::vector<std::string> child_env(Verb verb, const DelegateRequest& req,
+                                   const std::string& cni_path) {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    if (std::strncmp(*e, "CNI_", 4) != 0) env.emplace_back(*e);
+  }
+  env.push_back("CNI_COMMAND=" + std::string(verb_name(verb)));
+  env.push_back("CNI_CONTAINERID=" + req.container_id);
+  env.push_back("CNI_NETNS=" + req.netns);
+  env.push_back("CNI_IFNAME=" + req.ifname);
+  env.push_back("CNI_ARGS=" + req.cni_args);
+  env.push_back("CNI_PATH=" + cni_path);
+  return env;
+}
+
+std::string probe_stdin(const std::string& config) {
+  if (trim(config).empty()) return json{{"cniVersion", latest_version()}}.dump();
+  try {
+    json j = json::parse(config);
+    if (j.is_object() && !j.contains("cniVersion")) {
+      j["cniVersion"] = latest_version();
+      return j.dump();
+    }
+  } catch (const json::exception&) {
+    // Sent as is: the plugin decides what it makes of it.
+  }
+  return config;
+}
+
+std::vector<std::string> parse_version_reply(const std::string& type, const json& reply) {
+  const auto v = reply.find("cniVersion");
+  if (v == reply.end() || (v->is_string() && v->get<std::string>().empty())) {
+    return {"0.1.0"};  // a plugin from before VERSION existed, as libcni assumes
+  }
+  const auto s = reply.find("supportedVersions");
+  if (s == reply.end() || !s->is_array() || s->empty() ||
+      !std::all_of(s->begin(), s->end(), [](const json& x) { return x.is_string(); })) {
+    throw Error(kDecodeFailure, type + ": VERSION answer has no list of supportedVersions: " +
+                                    quote(reply.dump(), 200));
+  }
+  return s->get<std::vector<std::string>>();
+}
+
+// Feeds stdin, captures stdout and stderr, and waits for the child to terminate or the
+// deadline to pass. Returns true when the deadline killed the group.
+bool collect(asio::io_context& ioc, bp::child& child, Pipes& pipes, const DelegateRequest& req,
+             Capture& out, Capture& err) {
+  out.start();
+  err.start();
+  if (req.config.empty()) {
+    pipes.in.close();
+  } else {
+    asio::async_write(pipes.in, asio::buffer(req.config),
+                      [&pipes](const boost::system::error_code&, size_t) {
+                        boost::system::error_code ignored;
+                        pipes.in.close(ignored);
+                      });
+  }
+  ExitWatch exit_watch(ioc, child);
+  bool timed_out = false;
+  asio::steady_timer deadline(ioc);
+  deadline.expires_after(req.timeout);
+  deadline.async_wait([&](const boost::system::error_code& ec) {
+    if (ec) return;
+    timed_out = true;
+    ::killpg(child.id(), SIGKILL);
+    // A grandchild that left the group may hold the pipes open: stop waiting for them.
+    boost::system::error_code ignored;
+    pipes.out.close(ignored);
+    pipes.err.close(ignored);
+    pipes.in.close(ignored);
+  });
+  while (!(out.done && err.done && exit_watch.exited)) {
+    if (ioc.run_one() == 0) break;
+  }
+  return timed_out;
+}
+
+// spawn() with the ETXTBSY retry; exec failures become cni::Error naming the type.
+bp::child start_child(const std::string& type, const ExecDelegate::Options& options,
+                      const std::string& binary, char** envp, asio::io_context& ioc,
+                      std::optional<Pipes>& pipes, RunningGroup& group) {
+  bp::child child;
+  try {
+    retry_on_text_busy([&] { child = spawn(binary, envp, pipes.emplace(ioc), group); },
+                       options.text_busy_attempts, options.text_busy_backoff);
+  } catch (const std::system_error& e) {
+    if (e.code() == std::errc::text_file_busy) {
+      throw Error(kTryAgainLater, type + ": cannot execute " + binary + ": text file busy (tried " +
+                                      std::to_string(options.text_busy_attempts) + " times)");
+    }
+    throw Error(kDelegateFailed, type + ": cannot execute " + binary + ": " + e.code().message());
+  }
+  return child;
+}
+}  // namespace
+
+// ---- Public helpers. ----
+
+void validate_plugin_type(const std::string& type) {
+  if (type.empty()) throw Error(kInvalidConfig, "invalid plugin type \"\": empty");
+  if (type == "." || type == "..") {
+    throw Error(kInvalidConfig, "invalid plugin type \"" + type + "\": not a file name");
+  }
+  if (type.find('/') != std::string::npos) {
+    throw Error(kInvalidConfig, "invalid plugin type \"" + type + "\": contains '/'");
+  }
+}
+
+json interpret_delegate_output(const std::string& type, Verb verb, const DelegateOutput& o) {
+  if (o.term_signal != 0) {
+    throw Error(kDelegateFailed, type + ": killed by signal " + signal_name(o.term_signal),
+                shorten(trim(o.err), 1024));
+  }
+  if (o.exit_code != 0) throw failure_error(type, o);
+  if (!trim(o.err).empty()) spdlog::debug("{}: stderr: {}", type, shorten(trim(o.err), 1024));
+  return success_value(type, verb, o);
+}
+
+void retry_on_text_busy(const std::function<void()>& launch, int attempts,
+                        std::chrono::milliseconds backoff) {
+  for (int i = 1;; ++i) {
+    try {
+      launch();
+      return;
+    } catch (const std::system_error& e) {
+      if (e.code() != std::errc::text_file_busy || i >= attempts) throw;
+      spdlog::debug("text file busy, retrying ({}/{}): {}", i, attempts, e.what());
+      std::this_thread::sleep_for(backoff * (1 << std::min(i - 1, 10)));
+    }
+  }
+}
+
+void kill_running_delegates() noexcept {
+  g_kill_generation.fetch_add(1);
+  for (auto& slot : g_running_groups) {
+    const pid_t pgid = slot.load();
+    if (pgid > 0) ::killpg(pgid, SIGKILL);
+  }
+}
+
+// ---- ExecDelegate. ----
+
+ExecDelegate::ExecDelegate(std::string type, std::vector<std::string> search_dirs,
+                           std::shared_ptr<VersionCache> cache, Options options)
+    : type_(std::move(type)),
+      search_dirs_(std::move(search_dirs)),
+      cache_(std::move(cache)),
+      options_(options) {
+  validate_plugin_type(type_);
+}
+
+std::string ExecDelegate::find_binary(const std::vector<std::string>& path) const {
+  std::vector<std::string> dirs;
+  for (const auto* list : {&search_dirs_, &path}) {
+    for (const auto& d : *list) {
+      if (!d.empty() && std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+    }
+  }
+  for (const auto& dir : dirs) {
+    const std::string candidate = dir + "/" + type_;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  throw Error(kInvalidConfig,
+              "failed to find plugin \"" + type_ + "\" in path [" + join(dirs, " ") + "]");
+}
+
+json ExecDelegate::invoke(const DelegateRequest& req) {
+  const std::string binary = find_binary(req.path);
+  DelegateOutput out = run(binary, req);
+  return interpret_delegate_output(type_, req.verb, out);
+}
+
+std::vector<std::string> ExecDelegate::supported_versions(const DelegateRequest& probe) {
+  const std::string binary = find_binary(probe.path);
+  const std::optional<BinaryId> id = BinaryId::of(binary);
+  if (cache_ && id) {
+    if (auto cached = cache_->lookup(*id)) return *cached;
+  }
+  DelegateRequest req = probe;
+  req.verb = Verb::kVersion;
+  req.netns = "dummy";
+  req.ifname = "dummy";
+  req.config = probe_stdin(probe.config);
+  const std::vector<std::string> versions = parse_version_reply(
+      type_, interpret_delegate_output(type_, Verb::kVersion, run(binary, req)));
+  if (cache_ && id) cache_->store(*id, versions);
+  return versions;
+}
+
+DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateRequest& req) {
+  const std::vector<std::string>& dirs = req.path.empty() ? search_dirs_ : req.path;
+  EnvBlock env(child_env(req.verb, req, dirs.empty() ? "dummy" : join(dirs, ":")));
+  SigpipeBlock no_sigpipe;
+  asio::io_context ioc;
+  RunningGroup group;
+  std::optional<Pipes> pipes;
+  bp::child child = start_child(type_, options_, binary, env.get(), ioc, pipes, group);
+  const pid_t pgid = child.id();
+  spdlog::debug("{}: started {} {} pid {} (container {}, ifname {})", type_, binary,
+                verb_name(req.verb), pgid, req.container_id, req.ifname);
+  // Whatever happens below, no member of the group outlives this call unreaped.
+  ScopeGuard reap([&] {
+    ::killpg(pgid, SIGKILL);
+    group.clear();
+    std::error_code ec;
+    child.wait(ec);
+  });
+  Capture out(pipes->out, Options::kMaxStdout);
+  Capture err(pipes->err, Options::kMaxStderr);
+  const bool timed_out = collect(ioc, child, *pipes, req, out, err);
+  group.clear();
+  std::error_code ec;
+  child.wait(ec);
+  reap.commit();
+
+  const int status = child.native_exit_code();
+  DelegateOutput result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+  result.term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  result.out = std::move(out.data);
+  result.out_truncated = out.truncated;
+  result.err = std::move(err.data);
+  spdlog::debug("{}: pid {} finished: exit {} signal {}", type_, pgid, result.exit_code,
+                result.term_signal);
+  if (timed_out) {
+    throw Error(kDelegateTimeout,
+                type_ + ": timed out after " + std::to_string(req.timeout.count()) +
+                    "ms; killed its process group",
+                shorten(trim(result.err), 1024));
+  }
+  if (group.stop_requested() && result.term_signal == SIGKILL) {
+    throw Error(kDelegateFailed, type_ + ": stopped: cnimux is terminating");
+  }
+  return result;
+}
+
+}  // namespace cni

@@ -1,0 +1,173 @@
+// The VERSION answer cache: a JSON file {"version":1,"plugins":{path:{size,mtimeNs,inode,
+// supportedVersions}}}, read once and rewritten atomically on every new probe.
+#include "cni/version_cache.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "cni/scope_guard.h"
+
+namespace cni {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kFormatVersion = 1;
+
+std::runtime_error sys_error(const std::string& what, const std::string& path) {
+  return std::runtime_error(what + " " + path + ": " + std::strerror(errno));
+}
+
+void write_all(int fd, const std::string& data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw sys_error("write", path);
+    done += static_cast<size_t>(n);
+  }
+}
+
+// A temp name unique across processes and threads of this process.
+std::string temp_name(const std::string& file) {
+  static std::atomic<unsigned> counter{0};
+  return file + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+}
+
+void fsync_dir(const std::filesystem::path& dir) {
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);  // best effort: the rename is what matters
+  ::close(fd);
+}
+
+}  // namespace
+
+std::optional<BinaryId> BinaryId::of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  BinaryId id;
+  id.path = path;
+  id.size = st.st_size;
+  id.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  id.inode = st.st_ino;
+  return id;
+}
+
+VersionCache::VersionCache(std::string file) : file_(std::move(file)) {}
+
+std::optional<std::vector<std::string>> VersionCache::lookup(const BinaryId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  load_locked();
+  auto it = entries_.find(id.path);
+  if (it == entries_.end() || !(it->second.id == id)) {
+    ++misses_;
+    return std::nullopt;
+  }
+  ++hits_;
+  return it->second.versions;
+}
+
+void VersionCache::store(const BinaryId& id, const std::vector<std::string>& versions) {
+  std::lock_guard<std::mutex> lock(mu_);
+  load_locked();
+  stored_[id.path] = Entry{id, versions};
+  if (file_.empty()) {
+    entries_[id.path] = stored_[id.path];
+    return;
+  }
+  // Merge with what other processes wrote since we read the file; ours win.
+  Entries merged = read_file();
+  for (const auto& [path, entry] : stored_) merged[path] = entry;
+  entries_ = merged;
+  try {
+    write_file(merged);
+  } catch (const std::exception& e) {
+    spdlog::warn("delegate version cache {} not written: {}", file_, e.what());
+  }
+}
+
+size_t VersionCache::hits() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hits_;
+}
+
+size_t VersionCache::misses() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return misses_;
+}
+
+void VersionCache::load_locked() {
+  if (loaded_) return;
+  loaded_ = true;
+  if (!file_.empty()) entries_ = read_file();
+}
+
+VersionCache::Entries VersionCache::read_file() const {
+  Entries out;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file_, ec)) return out;  // absent: nothing cached yet
+  std::ifstream in(file_);
+  if (!in) return out;
+  std::stringstream buf;
+  buf << in.rdbuf();
+  try {
+    json j = json::parse(buf.str());
+    if (j.value("version", 0) != kFormatVersion) return out;
+    for (const auto& [path, e] : j.at("plugins").items()) {
+      Entry entry;
+      entry.id.path = path;
+      entry.id.size = e.at("size").get<int64_t>();
+      entry.id.mtime_ns = e.at("mtimeNs").get<int64_t>();
+      entry.id.inode = e.at("inode").get<uint64_t>();
+      entry.versions = e.at("supportedVersions").get<std::vector<std::string>>();
+      out[path] = std::move(entry);
+    }
+  } catch (const json::exception& e) {
+    spdlog::warn("delegate version cache {} is corrupt, ignoring it: {}", file_, e.what());
+    return {};
+  }
+  return out;
+}
+
+void VersionCache::write_file(const Entries& entries) const {
+  json plugins = json::object();
+  for (const auto& [path, e] : entries) {
+    plugins[path] = {{"size", e.id.size},
+                     {"mtimeNs", e.id.mtime_ns},
+                     {"inode", e.id.inode},
+                     {"supportedVersions", e.versions}};
+  }
+  const std::string data = json{{"version", kFormatVersion}, {"plugins", plugins}}.dump();
+
+  const std::filesystem::path dir = std::filesystem::path(file_).parent_path();
+  if (!dir.empty() && !std::filesystem::exists(dir)) {
+    std::filesystem::create_directories(dir);
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+  }
+  const std::string tmp = temp_name(file_);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw sys_error("create", tmp);
+  ScopeGuard remove_tmp([&] { ::unlink(tmp.c_str()); });
+  {
+    ScopeGuard close_fd([fd] { ::close(fd); });
+    write_all(fd, data, tmp);
+    if (::fsync(fd) != 0) throw sys_error("fsync", tmp);
+  }
+  if (::rename(tmp.c_str(), file_.c_str()) != 0) throw sys_error("rename to", file_);
+  remove_tmp.commit();
+  fsync_dir(dir);
+}
+
+}  // namespace cni

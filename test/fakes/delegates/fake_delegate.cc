@@ -1,0 +1,147 @@
+// cnimux-fake-delegate: a CNI plugin that misbehaves on request, for delegate tests.
+// Its stdin config says how: "fake": {"<verb, lowercase>": "<mode>", ...options}.
+//
+// Modes (default "ok"):
+//   ok        ADD prints a result: interface CNI_IFNAME, address fake.address (default
+//             10.99.0.2/24); VERSION answers as a plugin supporting 0.1.0-1.0.0; others
+//             print nothing.
+//   noversion ADD prints a result without cniVersion.
+//   error     prints {"code": fake.code (11), "msg": fake.msg, "details": fake.details}, exit 1.
+//   stderr    writes fake.msg to stderr, nothing to stdout, exit 1.
+//   garbage   prints non-JSON, exit 0.        two      prints two JSON objects, exit 0.
+//   nothing   prints nothing, exit 0.         segv     raise(SIGSEGV).
+//   flood     2 MiB on stdout, exit 0.        stderrflood  1 MiB on stderr, exit 1.
+//   env       prints {"env": {every CNI_* and FAKE_* variable}}, exit 0.
+//   legacy    (VERSION) prints an object without cniVersion.
+//   hang      starts a grandchild `sleep` (same process group), writes "<pid> <grandchild
+//             pid>" to fake.pidfile, then sleeps forever.
+// fake.log: every invocation appends "<VERB> <CNI_IFNAME> <CNI_CONTAINERID>\n".
+// Env FAKE_DELEGATE_SKIP_STDIN=1: exit at once without reading stdin, printing {} .
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+using nlohmann::json;
+
+std::string env_or(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v ? v : fallback;
+}
+
+void write_fd(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+void append_log(const json& fake) {
+  const std::string path = fake.value("log", "");
+  if (path.empty()) return;
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  write_fd(fd, env_or("CNI_COMMAND") + " " + env_or("CNI_IFNAME") + " " +
+                   env_or("CNI_CONTAINERID") + "\n");
+  ::close(fd);
+}
+
+json add_result(const json& conf, const json& fake, bool with_version) {
+  json r = {{"interfaces", {{{"name", env_or("CNI_IFNAME")}, {"sandbox", env_or("CNI_NETNS")}}}},
+            {"ips", {{{"address", fake.value("address", "10.99.0.2/24")}, {"interface", 0}}}}};
+  if (with_version) r["cniVersion"] = conf.value("cniVersion", "1.0.0");
+  return r;
+}
+
+json version_answer(const json& conf) {
+  return {{"cniVersion", conf.value("cniVersion", "1.0.0")},
+          {"supportedVersions", {"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"}}};
+}
+
+json cni_env() {
+  json out = json::object();
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    if (kv.rfind("CNI_", 0) != 0 && kv.rfind("FAKE_", 0) != 0) continue;
+    size_t eq = kv.find('=');
+    out[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  return out;
+}
+
+[[noreturn]] void hang(const json& fake) {
+  pid_t grandchild = ::fork();
+  if (grandchild == 0) {
+    ::execlp("sleep", "sleep", "100000", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const std::string pidfile = fake.value("pidfile", "");
+  if (!pidfile.empty()) {
+    const std::string tmp = pidfile + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    write_fd(fd, std::to_string(::getpid()) + " " + std::to_string(grandchild) + "\n");
+    ::close(fd);
+    ::rename(tmp.c_str(), pidfile.c_str());  // readers see the whole line or nothing
+  }
+  while (true) ::pause();
+}
+
+int run_mode(const std::string& mode, const std::string& verb, const json& conf, const json& fake) {
+  if (mode == "ok" || mode == "noversion") {
+    if (verb == "add") write_fd(1, add_result(conf, fake, mode == "ok").dump());
+    if (verb == "version") write_fd(1, version_answer(conf).dump());
+    return 0;
+  }
+  if (mode == "error") {
+    json e = {{"cniVersion", conf.value("cniVersion", "1.0.0")},
+              {"code", fake.value("code", 11)},
+              {"msg", fake.value("msg", "fake failure")}};
+    if (fake.contains("details")) e["details"] = fake["details"];
+    write_fd(1, e.dump());
+    return 1;
+  }
+  if (mode == "stderr") {
+    write_fd(2, "  " + fake.value("msg", "fake stderr failure") + "\n\n");
+    return 1;
+  }
+  if (mode == "garbage") return write_fd(1, "this is not json {"), 0;
+  if (mode == "two") return write_fd(1, R"({"cniVersion":"1.0.0"} {"cniVersion":"1.0.0"})"), 0;
+  if (mode == "nothing") return 0;
+  if (mode == "flood") return write_fd(1, std::string(2 << 20, ' ')), 0;
+  if (mode == "stderrflood") return write_fd(2, std::string(1 << 20, 'x')), 1;
+  if (mode == "env") return write_fd(1, json{{"env", cni_env()}}.dump()), 0;
+  if (mode == "legacy") return write_fd(1, R"({"supportedVersions":["0.1.0"]})"), 0;
+  if (mode == "hang") hang(fake);
+  if (mode == "segv") {
+    struct rlimit none {};
+    ::setrlimit(RLIMIT_CORE, &none);
+    std::raise(SIGSEGV);
+  }
+  write_fd(2, "cnimux-fake-delegate: unknown mode \"" + mode + "\"\n");
+  return 2;
+}
+
+}  // namespace
+
+int main() {
+  if (env_or("FAKE_DELEGATE_SKIP_STDIN") == "1") return write_fd(1, "{}"), 0;
+  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  json conf = json::parse(input, nullptr, /*allow_exceptions=*/false);
+  if (!conf.is_object()) conf = json::object();
+  const json fake = conf.value("fake", json::object());
+  std::string verb = env_or("CNI_COMMAND");
+  std::transform(verb.begin(), verb.end(), verb.begin(), ::tolower);
+  append_log(fake);
+  return run_mode(fake.value(verb, "ok"), verb, conf, fake);
+}

@@ -1,0 +1,488 @@
+// ExecDelegate against the misbehaving fake delegate and the reference plugins: every
+// output rule, deadlines and process-group kills, PDEATHSIG, ETXTBSY and the VERSION cache.
+#include "cni/exec_delegate.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "cni/error.h"
+#include "cni/scope_guard.h"
+
+namespace cni {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using namespace std::chrono_literals;
+
+const std::string kFakeDir = std::string(CNIMUX_BINARY_DIR) + "/test/fakes/delegates";
+const std::string kFake = "cnimux-fake-delegate";
+
+bool process_alive(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!f || !std::getline(f, line)) return false;
+  const size_t paren = line.rfind(')');
+  const char state = paren + 2 < line.size() ? line[paren + 2] : 'X';
+  return state != 'Z' && state != 'X';  // a zombie has finished dying
+}
+
+// Polls `cond` for at most `limit`; never a fixed sleep.
+bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = 10s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
+bool no_unreaped_children() {
+  errno = 0;
+  return ::waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+size_t count_lines_starting(const std::string& path, const std::string& prefix) {
+  std::ifstream f(path);
+  size_t n = 0;
+  for (std::string line; std::getline(f, line);) n += line.rfind(prefix, 0) == 0 ? 1 : 0;
+  return n;
+}
+
+// Sets an environment variable for one test.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+class ExecDelegateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(kFakeDir + "/" + kFake)) << "build target cnimux-fake-delegate first";
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = "/tmp/cxt" + std::to_string(::getpid()) + "-" + info->name();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    log_ = dir_ + "/calls.log";
+    pidfile_ = dir_ + "/hang.pids";
+  }
+  void TearDown() override {
+    for (pid_t pgid : groups_to_kill_) ::killpg(pgid, SIGKILL);
+    fs::remove_all(dir_);
+    EXPECT_TRUE(no_unreaped_children()) << "a delegate child was left unreaped";
+  }
+
+  // The stdin config: fake modes plus this test's log and pid files.
+  std::string config(json fake) const {
+    fake["log"] = log_;
+    fake["pidfile"] = pidfile_;
+    return json{{"cniVersion", "1.0.0"}, {"name", "fakenet"}, {"type", kFake}, {"fake", fake}}
+        .dump();
+  }
+  DelegateRequest request(Verb verb, json fake) const {
+    DelegateRequest req;
+    req.verb = verb;
+    req.container_id = "cxt" + std::to_string(::getpid());
+    req.netns = "/var/run/netns/cxt" + std::to_string(::getpid());
+    req.ifname = "net1";
+    req.cni_args = "IgnoreUnknown=1;K8S_POD_NAME=p";
+    req.path = {kFakeDir};
+    req.config = config(std::move(fake));
+    req.timeout = 30s;
+    return req;
+  }
+  // Runs the request and returns the error it must fail with.
+  static Error failure(Delegate& d, const DelegateRequest& req) {
+    try {
+      json out = d.invoke(req);
+      ADD_FAILURE() << "expected a failure, got " << out.dump();
+    } catch (const Error& e) {
+      return e;
+    }
+    return Error(0, "");
+  }
+  // The "<pid> <grandchild pid>" the hanging fake wrote.
+  std::pair<pid_t, pid_t> hang_pids() {
+    std::pair<pid_t, pid_t> p{0, 0};
+    std::istringstream(read_file(pidfile_)) >> p.first >> p.second;
+    if (p.first > 0) groups_to_kill_.push_back(p.first);
+    return p;
+  }
+  std::string copy_fake(const std::string& subdir) {
+    fs::create_directories(dir_ + "/" + subdir);
+    const std::string to = dir_ + "/" + subdir + "/" + kFake;
+    fs::copy_file(kFakeDir + "/" + kFake, to, fs::copy_options::overwrite_existing);
+    return to;
+  }
+
+  std::string dir_, log_, pidfile_;
+  std::vector<pid_t> groups_to_kill_;
+};
+
+TEST_F(ExecDelegateTest, AddPassesStdinAndReturnsTheResult) {
+  ExecDelegate d(kFake, {});
+  json out = d.invoke(request(Verb::kAdd, {{"add", "ok"}, {"address", "10.1.2.3/24"}}));
+  EXPECT_EQ(out["cniVersion"], "1.0.0");
+  EXPECT_EQ(out["ips"][0]["address"], "10.1.2.3/24");
+  EXPECT_EQ(out["interfaces"][0]["name"], "net1");
+  EXPECT_EQ(read_file(log_), "ADD net1 cxt" + std::to_string(::getpid()) + "\n");
+}
+
+TEST_F(ExecDelegateTest, ChildEnvDropsInheritedCniVarsAndSetsAllSix) {
+  ScopedEnv leak("CNI_LEAKED", "1");
+  ScopedEnv mark("FAKE_INHERITED", "yes");
+  ExecDelegate d(kFake, {});
+  json env = d.invoke(request(Verb::kAdd, {{"add", "env"}}))["env"];
+  EXPECT_FALSE(env.contains("CNI_LEAKED"));
+  EXPECT_EQ(env["FAKE_INHERITED"], "yes");
+  EXPECT_EQ(env["CNI_COMMAND"], "ADD");
+  EXPECT_EQ(env["CNI_CONTAINERID"], "cxt" + std::to_string(::getpid()));
+  EXPECT_EQ(env["CNI_NETNS"], "/var/run/netns/cxt" + std::to_string(::getpid()));
+  EXPECT_EQ(env["CNI_IFNAME"], "net1");
+  EXPECT_EQ(env["CNI_ARGS"], "IgnoreUnknown=1;K8S_POD_NAME=p");
+  EXPECT_EQ(env["CNI_PATH"], kFakeDir);
+}
+
+TEST_F(ExecDelegateTest, CniPathFallsBackToSearchDirs) {
+  ExecDelegate d(kFake, {"/nonexistent-cxt", kFakeDir});
+  DelegateRequest req = request(Verb::kAdd, {{"add", "env"}});
+  req.path.clear();
+  EXPECT_EQ(d.invoke(req)["env"]["CNI_PATH"], "/nonexistent-cxt:" + kFakeDir);
+}
+
+TEST_F(ExecDelegateTest, SilentVerbsReturnNull) {
+  ExecDelegate d(kFake, {});
+  EXPECT_TRUE(d.invoke(request(Verb::kDel, {})).is_null());
+  EXPECT_TRUE(d.invoke(request(Verb::kCheck, {})).is_null());
+  EXPECT_EQ(count_lines_starting(log_, "DEL net1"), 1u);
+  EXPECT_EQ(count_lines_starting(log_, "CHECK net1"), 1u);
+}
+
+TEST_F(ExecDelegateTest, ResultWithoutCniVersionIsAccepted) {
+  ExecDelegate d(kFake, {});
+  json out = d.invoke(request(Verb::kAdd, {{"add", "noversion"}}));
+  EXPECT_FALSE(out.contains("cniVersion"));
+  EXPECT_EQ(out["ips"][0]["address"], "10.99.0.2/24");
+}
+
+TEST_F(ExecDelegateTest, ErrorObjectKeepsCodeMessageAndDetails) {
+  ExecDelegate d(kFake, {});
+  Error e =
+      failure(d, request(Verb::kAdd,
+                         {{"add", "error"}, {"code", 11}, {"msg", "pool busy"}, {"details", "x"}}));
+  EXPECT_EQ(e.code(), 11);
+  EXPECT_EQ(e.msg(), kFake + ": pool busy");
+  EXPECT_EQ(e.details(), "x");
+}
+
+TEST_F(ExecDelegateTest, StderrIsTheMessageWhenStdoutIsEmpty) {
+  ExecDelegate d(kFake, {});
+  Error e = failure(d, request(Verb::kAdd, {{"add", "stderr"}, {"msg", "bad things happened"}}));
+  EXPECT_EQ(e.code(), kDelegateFailed);
+  EXPECT_EQ(e.msg(), kFake + ": bad things happened");
+}
+
+TEST_F(ExecDelegateTest, HugeStderrIsTruncated) {
+  ExecDelegate d(kFake, {});
+  Error e = failure(d, request(Verb::kDel, {{"del", "stderrflood"}}));
+  EXPECT_EQ(e.code(), kDelegateFailed);
+  EXPECT_THAT(e.msg(), StartsWith(kFake + ": xxx"));
+  EXPECT_LT(e.msg().size(), 1200u);
+}
+
+TEST_F(ExecDelegateTest, GarbageIsADecodeFailureQuotingIt) {
+  ExecDelegate d(kFake, {});
+  Error e = failure(d, request(Verb::kAdd, {{"add", "garbage"}}));
+  EXPECT_EQ(e.code(), kDecodeFailure);
+  EXPECT_THAT(e.msg(), StartsWith(kFake + ": "));
+  EXPECT_THAT(e.msg(), HasSubstr("this is not json"));
+}
+
+TEST_F(ExecDelegateTest, TwoObjectsAreADecodeFailure) {
+  ExecDelegate d(kFake, {});
+  Error e = failure(d, request(Verb::kAdd, {{"add", "two"}}));
+  EXPECT_EQ(e.code(), kDecodeFailure);
+  EXPECT_THAT(e.msg(), HasSubstr("not one JSON object"));
+}
+
+TEST_F(ExecDelegateTest, AddThatPrintsNothingFails) {
+  ExecDelegate d(kFake, {});
+  Error e = failure(d, request(Verb::kAdd, {{"add", "nothing"}}));
+  EXPECT_EQ(e.code(), kDecodeFailure);
+  EXPECT_EQ(e.msg(), kFake + ": ADD succeeded but printed no result");
+}
+
+TEST_F(ExecDelegateTest, OversizedStdoutIsRefused) {
+  ExecDelegate d(kFake, {});
+  Error e = failure(d, request(Verb::kAdd, {{"add", "flood"}}));
+  EXPECT_EQ(e.code(), kDecodeFailure);
+  EXPECT_THAT(e.msg(), HasSubstr("exceeds 1048576 bytes"));
+}
+
+TEST_F(ExecDelegateTest, CrashNamesTheSignal) {
+  ExecDelegate d(kFake, {});
+  Error e = failure(d, request(Verb::kAdd, {{"add", "segv"}}));
+  EXPECT_EQ(e.code(), kDelegateFailed);
+  EXPECT_EQ(e.msg(), kFake + ": killed by signal SIGSEGV");
+}
+
+TEST_F(ExecDelegateTest, DeadlineKillsTheWholeProcessGroup) {
+  ExecDelegate d(kFake, {});
+  DelegateRequest req = request(Verb::kAdd, {{"add", "hang"}});
+  req.timeout = 300ms;
+  Error e = failure(d, req);
+  EXPECT_EQ(e.code(), kDelegateTimeout);
+  EXPECT_THAT(e.msg(), StartsWith(kFake + ": timed out after 300ms"));
+  auto [child, grandchild] = hang_pids();
+  ASSERT_GT(child, 0) << "the fake never wrote its pid file";
+  ASSERT_GT(grandchild, 0);
+  EXPECT_FALSE(process_alive(child));
+  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }))
+      << "grandchild " << grandchild << " survived the group kill";
+}
+
+TEST_F(ExecDelegateTest, InvalidTypesAreRefused) {
+  for (const std::string type : {"../bridge", "/usr/lib/cni/bridge", "a/b", "", ".", ".."}) {
+    try {
+      ExecDelegate d(type, {kFakeDir});
+      ADD_FAILURE() << "accepted type \"" << type << "\"";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), kInvalidConfig);
+      EXPECT_THAT(e.msg(), HasSubstr("\"" + type + "\""));
+    }
+  }
+}
+
+TEST_F(ExecDelegateTest, MissingPluginNamesTypeAndDirs) {
+  ExecDelegate d("cxt-no-such-plugin", {dir_});
+  Error e = failure(d, request(Verb::kAdd, {}));
+  EXPECT_EQ(e.code(), kInvalidConfig);
+  EXPECT_EQ(e.msg(),
+            "failed to find plugin \"cxt-no-such-plugin\" in path [" + dir_ + " " + kFakeDir + "]");
+}
+
+TEST_F(ExecDelegateTest, NonExecutableCandidateIsSkipped) {
+  fs::create_directories(dir_ + "/noexec");
+  std::ofstream(dir_ + "/noexec/" + kFake) << "#!/bin/sh\nexit 3\n";
+  fs::permissions(dir_ + "/noexec/" + kFake, fs::perms::owner_read | fs::perms::owner_write);
+  ExecDelegate d(kFake, {dir_ + "/noexec"});
+  EXPECT_EQ(d.find_binary({kFakeDir}), kFakeDir + "/" + kFake);
+}
+
+TEST_F(ExecDelegateTest, SearchDirsComeBeforeRequestPath) {
+  const std::string copy = copy_fake("first");
+  ExecDelegate d(kFake, {dir_ + "/first"});
+  EXPECT_EQ(d.find_binary({kFakeDir}), copy);
+}
+
+TEST_F(ExecDelegateTest, LargeStdinIsDeliveredWhole) {
+  ExecDelegate d(kFake, {});
+  json fake = {{"add", "ok"}, {"address", "10.7.7.7/24"}, {"padding", std::string(3 << 20, 'p')}};
+  EXPECT_EQ(d.invoke(request(Verb::kAdd, fake))["ips"][0]["address"], "10.7.7.7/24");
+}
+
+TEST_F(ExecDelegateTest, ChildIgnoringStdinDoesNotKillUsWithSigpipe) {
+  ScopedEnv skip("FAKE_DELEGATE_SKIP_STDIN", "1");
+  ExecDelegate d(kFake, {});
+  json fake = {{"padding", std::string(4 << 20, 'p')}};
+  EXPECT_EQ(d.invoke(request(Verb::kAdd, fake)), json::object());
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGPIPE), 0) << "a SIGPIPE was left pending";
+}
+
+TEST(RetryOnTextBusy, RetriesOnlyTextFileBusy) {
+  int calls = 0;
+  retry_on_text_busy(
+      [&] {
+        if (++calls < 3) throw std::system_error(ETXTBSY, std::system_category(), "exec");
+      },
+      5, 0ms);
+  EXPECT_EQ(calls, 3);
+
+  calls = 0;
+  EXPECT_THROW(retry_on_text_busy(
+                   [&] {
+                     ++calls;
+                     throw std::system_error(EACCES, std::system_category(), "exec");
+                   },
+                   5, 0ms),
+               std::system_error);
+  EXPECT_EQ(calls, 1);
+
+  calls = 0;
+  EXPECT_THROW(retry_on_text_busy(
+                   [&] {
+                     ++calls;
+                     throw std::system_error(ETXTBSY, std::system_category(), "exec");
+                   },
+                   4, 0ms),
+               std::system_error);
+  EXPECT_EQ(calls, 4);
+}
+
+TEST_F(ExecDelegateTest, BinaryOpenForWritingIsTextBusyCode11) {
+  const std::string copy = copy_fake("busy");
+  ExecDelegate::Options opts;
+  opts.text_busy_attempts = 2;
+  opts.text_busy_backoff = 1ms;
+  ExecDelegate d(kFake, {dir_ + "/busy"}, nullptr, opts);
+  {
+    int fd = ::open(copy.c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ScopeGuard close_fd([fd] { ::close(fd); });
+    Error e = failure(d, request(Verb::kAdd, {}));
+    EXPECT_EQ(e.code(), kTryAgainLater);
+    EXPECT_THAT(e.msg(), HasSubstr("text file busy (tried 2 times)"));
+  }
+  EXPECT_EQ(d.invoke(request(Verb::kAdd, {}))["interfaces"][0]["name"], "net1");
+}
+
+TEST_F(ExecDelegateTest, DelegateDiesWithItsParent) {
+  const DelegateRequest req = request(Verb::kAdd, {{"add", "hang"}});
+  pid_t helper = ::fork();
+  ASSERT_GE(helper, 0);
+  if (helper == 0) {
+    try {
+      ExecDelegate d(kFake, {});
+      DelegateRequest long_req = req;
+      long_req.timeout = 120s;
+      d.invoke(long_req);
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  ScopeGuard reap_helper([helper] {
+    ::kill(helper, SIGKILL);
+    ::waitpid(helper, nullptr, 0);
+  });
+  ASSERT_TRUE(eventually([&] { return fs::exists(pidfile_); })) << "the delegate never started";
+  auto [delegate, grandchild] = hang_pids();
+  ASSERT_GT(delegate, 0);
+  ASSERT_TRUE(process_alive(delegate));
+  ::kill(helper, SIGKILL);
+  ::waitpid(helper, nullptr, 0);
+  reap_helper.commit();
+  EXPECT_TRUE(eventually([&] { return !process_alive(delegate); }))
+      << "delegate " << delegate << " outlived its parent";
+}
+
+TEST_F(ExecDelegateTest, KillRunningDelegatesStopsTheChildButNotLaterOnes) {
+  ExecDelegate d(kFake, {});
+  DelegateRequest req = request(Verb::kAdd, {{"add", "hang"}});
+  req.timeout = 120s;
+  std::optional<Error> err;
+  std::thread runner([&] {
+    try {
+      d.invoke(req);
+    } catch (const Error& e) {
+      err = e;
+    }
+  });
+  ScopeGuard join([&] {
+    kill_running_delegates();
+    runner.join();
+  });
+  ASSERT_TRUE(eventually([&] { return fs::exists(pidfile_); })) << "the delegate never started";
+  auto [child, grandchild] = hang_pids();
+  kill_running_delegates();
+  runner.join();
+  join.commit();
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->code(), kDelegateFailed);
+  EXPECT_EQ(err->msg(), kFake + ": stopped: cnimux is terminating");
+  EXPECT_FALSE(process_alive(child));
+  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }));
+  // The rollback's DELs must still run.
+  EXPECT_TRUE(d.invoke(request(Verb::kDel, {})).is_null());
+}
+
+TEST_F(ExecDelegateTest, ReferenceBridgeVersionIsProbedOnceAndCached) {
+  if (!fs::exists("/usr/lib/cni/bridge")) GTEST_SKIP() << "containernetworking-plugins missing";
+  const std::string file = dir_ + "/cache/delegate-versions.json";
+  auto cache = std::make_shared<VersionCache>(file);
+  DelegateRequest probe;
+  probe.path = {"/usr/lib/cni"};
+  probe.config = "{}";
+  const std::vector<std::string> want = {"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"};
+  EXPECT_EQ(ExecDelegate("bridge", {}, cache).supported_versions(probe), want);
+  EXPECT_EQ(cache->misses(), 1u);
+  EXPECT_EQ(ExecDelegate("bridge", {}, cache).supported_versions(probe), want);
+  EXPECT_EQ(cache->hits(), 1u);
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  json on_disk = json::parse(read_file(file));
+  EXPECT_EQ(on_disk["plugins"]["/usr/lib/cni/bridge"]["supportedVersions"], want);
+  // Another process (a fresh cache on the same file) needs no probe either.
+  auto next = std::make_shared<VersionCache>(file);
+  EXPECT_EQ(ExecDelegate("bridge", {}, next).supported_versions(probe), want);
+  EXPECT_EQ(next->hits(), 1u);
+  EXPECT_EQ(next->misses(), 0u);
+}
+
+TEST_F(ExecDelegateTest, CachedVersionsAreUsedWithoutRunningTheBinary) {
+  const std::string copy = copy_fake("bin");
+  const std::string file = dir_ + "/versions.json";
+  VersionCache(file).store(*BinaryId::of(copy), {"0.9.9"});
+  ExecDelegate d(kFake, {dir_ + "/bin"}, std::make_shared<VersionCache>(file));
+  DelegateRequest probe = request(Verb::kVersion, {});
+  EXPECT_EQ(d.supported_versions(probe), std::vector<std::string>{"0.9.9"});
+  EXPECT_FALSE(fs::exists(log_)) << "VERSION ran despite the cache";
+}
+
+TEST_F(ExecDelegateTest, ChangedBinaryIsProbedAgain) {
+  const std::string copy = copy_fake("bin");
+  ExecDelegate d(kFake, {dir_ + "/bin"}, std::make_shared<VersionCache>(dir_ + "/versions.json"));
+  DelegateRequest probe = request(Verb::kVersion, {});
+  const auto versions = d.supported_versions(probe);
+  EXPECT_EQ(versions.back(), "1.0.0");
+  d.supported_versions(probe);
+  EXPECT_EQ(count_lines_starting(log_, "VERSION dummy"), 1u);
+  std::ofstream(copy, std::ios::app) << '\0';  // size changes; ELF ignores trailing bytes
+  EXPECT_EQ(d.supported_versions(probe), versions);
+  EXPECT_EQ(count_lines_starting(log_, "VERSION dummy"), 2u);
+  fs::last_write_time(copy, fs::last_write_time(copy) - 1h);  // mtime alone changes
+  EXPECT_EQ(d.supported_versions(probe), versions);
+  EXPECT_EQ(count_lines_starting(log_, "VERSION dummy"), 3u);
+}
+
+TEST_F(ExecDelegateTest, LegacyAndBrokenVersionAnswers) {
+  ExecDelegate d(kFake, {});
+  EXPECT_EQ(d.supported_versions(request(Verb::kVersion, {{"version", "legacy"}})),
+            std::vector<std::string>{"0.1.0"});
+  try {
+    d.supported_versions(request(Verb::kVersion, {{"version", "nothing"}}));
+    ADD_FAILURE() << "an empty VERSION answer was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), kDecodeFailure);
+    EXPECT_THAT(e.msg(), StartsWith(kFake + ": VERSION"));
+  }
+}
+
+}  // namespace
+}  // namespace cni
