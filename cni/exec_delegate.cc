@@ -223,8 +223,8 @@ bp::child spawn(const std::string& binary, char** envp, Pipes& p, RunningGroup& 
   const pid_t parent = ::getpid();
   std::error_code ec;
   bp::child c(
-      bp::exe = binary, bp::std_in<p.in, bp::std_out> p.out, bp::std_err > p.err, bp::error(ec),
-      bp::extend::on_setup = [envp](auto& exec) { exec.env = envp; },
+      bp::exe = binary, (bp::std_in < p.in), (bp::std_out > p.out), (bp::std_err > p.err),
+      bp::error(ec), bp::extend::on_setup = [envp](auto& exec) { exec.env = envp; },
       bp::extend::on_exec_setup = [parent](auto&) { prepare_child(parent); },
       bp::extend::on_success =
           [&group](auto& exec) {
