@@ -1,0 +1,67 @@
+// The cnimux-ipam configuration: a superset of host-local's, parsed from a network config's
+// "ipam" object plus the address requests the runtime passes in runtimeConfig and args.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cni/result.h"
+#include "ipam/address.h"
+
+namespace ipam {
+
+// One range of a range set. After parsing every field is set: rangeStart defaults to the
+// subnet's second address, rangeEnd to its last (IPv4: the one before the broadcast), and
+// the gateway to the subnet's second address, as host-local does.
+struct Range {
+  Prefix subnet;  // network form, e.g. 10.1.0.0/24
+  Address start;  // inclusive
+  Address end;    // inclusive
+  Address gateway;
+};
+
+// A range set yields one address; its ranges are tried in order. All share one family.
+struct RangeSet {
+  std::vector<Range> ranges;
+  bool is_v4() const { return ranges.front().subnet.addr.is_v4(); }
+};
+
+// Where allocations live. Only "sqlite" exists today; the etcd store plugs in behind
+// ipam::Store with its own type.
+struct StoreConfig {
+  std::string type = "sqlite";
+  std::string path;                  // the database file
+  std::string synchronous = "full";  // SQLite PRAGMA synchronous: "full" or "normal"
+  int busy_timeout_ms = 30000;       // how long a writer waits for another process's lock
+};
+
+inline constexpr const char* kDefaultStoreDir = "/var/lib/cni/cnimux";
+inline constexpr const char* kDefaultStoreFile = "ipam.db";
+
+struct IpamConfig {
+  std::string network;  // the network config's "name"; recorded with every allocation
+  std::string pool;     // allocations are unique per pool; defaults to `network`
+  std::vector<RangeSet> range_sets;
+  std::vector<Prefix> exclude;  // never handed out (bare addresses become /32 or /128)
+  std::vector<cni::Route> routes;
+  cni::Dns dns;
+  StoreConfig store;
+  bool sticky = false;  // bind addresses to the pod's identity instead of the container
+  // Requested addresses, from runtimeConfig.ips and args.cni.ips (callers add CNI_ARGS IP=).
+  std::vector<Address> requested;
+  // Pod identity "namespace/name" from args.cni.podRef (the meta plugin sets it), or "".
+  std::string pod_ref;
+};
+
+// Parses and validates `netconf` (the whole network config object, whose "ipam" key holds
+// the IPAM settings). Error(kInvalidConfig) names the field and value, e.g.
+// `ipam.ranges[0][1].rangeStart "10.2.0.9": not in subnet 10.1.0.0/24`.
+IpamConfig parse_ipam_config(const nlohmann::json& netconf);
+
+// Parses a CNI_ARGS "IP=" value: addresses separated by ',', each optionally with a
+// prefix length that is ignored. Error(kInvalidEnvironment) names a bad entry.
+std::vector<Address> parse_ip_list(std::string_view value);
+
+}  // namespace ipam

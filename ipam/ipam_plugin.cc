@@ -1,0 +1,169 @@
+// The cnimux-ipam CNI verbs over ipam::Allocator: request parsing, owners, results.
+#include "ipam/ipam_plugin.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <optional>
+#include <string>
+
+#include "cni/error.h"
+
+namespace ipam {
+namespace {
+
+// CNI_ARGS lookup without the skeleton's validation: IPAM ignores keys it does not use.
+std::optional<std::string> cni_arg(const cni::Invocation& inv, const std::string& key) {
+  for (const auto& [k, v] : inv.args.pairs()) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+std::string join_addresses(const std::vector<Allocation>& allocs) {
+  std::string s;
+  for (const auto& a : allocs) s += (s.empty() ? "" : ",") + a.cidr();
+  return s;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// The addresses listed in prevResult.ips, tolerating any shape (CHECK reports, never throws
+// for a prevResult it cannot read; the chain's main plugin validates it).
+std::vector<Address> prev_result_addresses(const nlohmann::json& netconf) {
+  std::vector<Address> out;
+  auto prev = netconf.find("prevResult");
+  if (prev == netconf.end() || !prev->is_object()) return out;
+  auto ips = prev->find("ips");
+  if (ips == prev->end() || !ips->is_array()) return out;
+  for (const auto& ip : *ips) {
+    if (!ip.is_object() || !ip.contains("address") || !ip["address"].is_string()) continue;
+    if (auto p = Prefix::parse(ip["address"].get<std::string>())) out.push_back(p->addr);
+  }
+  return out;
+}
+
+}  // namespace
+
+IpamConfig config_for(const cni::Request& req) {
+  IpamConfig cfg = parse_ipam_config(req.conf.raw);
+  if (auto ip = cni_arg(req.invocation, "IP")) {
+    for (const auto& a : parse_ip_list(*ip)) cfg.requested.push_back(a);
+  }
+  return cfg;
+}
+
+Owner owner_for(const IpamConfig& cfg, const cni::Invocation& inv) {
+  Owner o{cfg.network, inv.container_id, inv.ifname, ""};
+  if (!cfg.sticky) return o;
+  if (!cfg.pod_ref.empty()) {
+    o.pod_ref = cfg.pod_ref;
+    return o;
+  }
+  auto name = cni_arg(inv, "K8S_POD_NAME");
+  if (!name || name->empty()) {
+    spdlog::warn(
+        "ipam.sticky is set but neither args.cni.podRef nor CNI_ARGS K8S_POD_NAME "
+        "names the pod; binding to container {} only",
+        inv.container_id);
+    return o;
+  }
+  o.pod_ref = cni_arg(inv, "K8S_POD_NAMESPACE").value_or("") + "/" + *name;
+  return o;
+}
+
+std::vector<Attachment> valid_attachments(const nlohmann::json& netconf) {
+  const char* key = "cni.dev/valid-attachments";
+  auto it = netconf.find(key);
+  if (it == netconf.end()) {
+    key = "cni.dev/attachments";
+    it = netconf.find(key);
+  }
+  std::vector<Attachment> out;
+  if (it == netconf.end() || it->is_null()) return out;
+  if (!it->is_array()) {
+    throw cni::Error(cni::kInvalidConfig, std::string(key) + ": must be a list");
+  }
+  for (const auto& a : *it) {
+    bool ok = a.is_object() && a.contains("containerID") && a["containerID"].is_string() &&
+              a.contains("ifname") && a["ifname"].is_string();
+    if (!ok) {
+      throw cni::Error(cni::kInvalidConfig,
+                       std::string(key) + ": entry " + a.dump() + " needs containerID and ifname");
+    }
+    out.push_back({a["containerID"].get<std::string>(), a["ifname"].get<std::string>()});
+  }
+  return out;
+}
+
+cni::Result IpamPlugin::add(const cni::Request& req) {
+  IpamConfig cfg = config_for(req);
+  auto store = open_(cfg.store);
+  Allocator alloc(*store);
+  auto allocs = alloc.allocate(cfg, owner_for(cfg, req.invocation));
+  spdlog::info("allocated {} in pool \"{}\" for {} {}", join_addresses(allocs), cfg.pool,
+               req.invocation.container_id, req.invocation.ifname);
+  return make_result(cfg, allocs);
+}
+
+void IpamPlugin::del(const cni::Request& req) {
+  IpamConfig cfg = parse_ipam_config(req.conf.raw);
+  // Nothing was ever allocated where no database exists; do not create one to find out.
+  if (cfg.store.type == "sqlite" && !file_exists(cfg.store.path)) return;
+  auto store = open_(cfg.store);
+  size_t n =
+      Allocator(*store).release(cfg.network, req.invocation.container_id, req.invocation.ifname);
+  spdlog::info("released {} allocation(s) of {} {}", n, req.invocation.container_id,
+               req.invocation.ifname);
+}
+
+void IpamPlugin::check(const cni::Request& req) {
+  IpamConfig cfg = parse_ipam_config(req.conf.raw);
+  const auto& inv = req.invocation;
+  auto held = Allocator(*open_(cfg.store)).find(cfg.network, inv.container_id, inv.ifname);
+  auto spaces = build_spaces(cfg);
+  for (size_t set = 0; set < spaces.size(); ++set) {
+    bool found = false;
+    for (const auto& a : held) found = found || (a.pool == cfg.pool && a.range_set == int(set));
+    if (!found) {
+      throw cni::Error(cni::kUnknownContainer, "container " + inv.container_id + " ifname " +
+                                                   inv.ifname + " holds no address of range set " +
+                                                   std::to_string(set) + " in pool \"" + cfg.pool +
+                                                   "\"");
+    }
+  }
+  for (const auto& addr : prev_result_addresses(req.conf.raw)) {
+    bool ours = false;
+    for (const auto& s : spaces) ours = ours || s.range_of(addr) >= 0;
+    bool held_here = false;
+    for (const auto& a : held) held_here = held_here || a.address == addr;
+    if (ours && !held_here) {
+      throw cni::Error(cni::kUnknownContainer, "prevResult address " + addr.str() +
+                                                   " is not allocated to container " +
+                                                   inv.container_id + " ifname " + inv.ifname);
+    }
+  }
+}
+
+void IpamPlugin::status(const cni::Request& req) {
+  IpamConfig cfg = parse_ipam_config(req.conf.raw);
+  try {
+    open_(cfg.store)->probe();
+  } catch (const cni::Error& e) {
+    if (e.code() == cni::kNotAvailable) throw;
+    throw cni::Error(cni::kNotAvailable, "ipam store cannot be opened: " + e.msg());
+  }
+}
+
+void IpamPlugin::gc(const cni::Request& req) {
+  IpamConfig cfg = parse_ipam_config(req.conf.raw);
+  auto valid = valid_attachments(req.conf.raw);
+  if (cfg.store.type == "sqlite" && !file_exists(cfg.store.path)) return;
+  size_t n = Allocator(*open_(cfg.store)).gc(cfg.network, valid);
+  spdlog::info("gc of network \"{}\" freed {} allocation(s)", cfg.network, n);
+}
+
+}  // namespace ipam
