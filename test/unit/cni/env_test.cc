@@ -47,7 +47,9 @@ struct VerbRule {
   std::vector<std::string> required;  // besides CNI_COMMAND
 };
 
-void PrintTo(const VerbRule& r, std::ostream* os) { *os << r.verb; }
+void PrintTo(const VerbRule& r, std::ostream* os) {
+  *os << r.verb;
+}
 
 class RequiredVariables : public testing::TestWithParam<VerbRule> {};
 
@@ -261,7 +263,9 @@ TEST(NetworkName, FollowsTheContainerIdPatternWithCode7) {
   for (const char* bad : {"", "-x", "a b", "net/1", "net:1", "*"}) {
     Error e = error_from([&] { validate_network_name(bad); });
     EXPECT_EQ(e.code(), kInvalidConfig) << bad;
-    if (*bad) EXPECT_NE(e.msg().find(std::string("\"") + bad + "\""), std::string::npos) << e.msg();
+    if (*bad) {
+      EXPECT_NE(e.msg().find(std::string("\"") + bad + "\""), std::string::npos) << e.msg();
+    }
   }
 }
 
