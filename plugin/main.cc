@@ -1,0 +1,9 @@
+// cnimux: the meta-CNI plugin binary. All logic lives in plugin/; this only hands it to the
+// skeleton, which owns stdout and the exit status.
+#include "cni/skeleton.h"
+#include "plugin/meta_plugin.h"
+
+int main() {
+  plugin::MetaPlugin meta;
+  return cni::run_plugin_main(meta, "cnimux");
+}
