@@ -63,6 +63,7 @@ std::string newest_common_version(const std::vector<std::string>& ours,
   for (const auto& v : ours) {
     if (std::find(theirs.begin(), theirs.end(), v) == theirs.end()) continue;
     try {
+      compare_versions(v, v);  // a malformed version is never a candidate, even the first
       if (best.empty() || compare_versions(v, best) > 0) best = v;
     } catch (const Error&) {
       // A malformed version in someone's list is simply not a candidate.

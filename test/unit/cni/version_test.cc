@@ -52,6 +52,8 @@ TEST(Version, NewestCommonVersion) {
   EXPECT_EQ(newest_common_version(supported_versions(), {"0.4.0", "0.3.1"}), "0.4.0");
   EXPECT_EQ(newest_common_version(supported_versions(), {"2.0.0"}), "");
   EXPECT_EQ(newest_common_version({}, reference), "");
+  // A malformed version is never chosen, even when it comes first in both lists.
+  EXPECT_EQ(newest_common_version({"garbage", "0.3.1"}, {"garbage", "0.3.1"}), "0.3.1");
 }
 
 }  // namespace
