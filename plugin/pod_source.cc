@@ -1,0 +1,200 @@
+// The three pod sources (CRI annotations, Kubernetes API, manifests directory) and the chain
+// that tries them cheapest first.
+#include "plugin/pod_source.h"
+
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cni/error.h"
+
+namespace plugin {
+namespace {
+
+namespace fs = std::filesystem;
+
+PodInfo identity_from_args(const cni::Invocation& inv, std::string source) {
+  PodInfo info;
+  info.ns = inv.pod_namespace();
+  info.name = inv.pod_name();
+  info.uid = inv.pod_uid();
+  info.source = std::move(source);
+  return info;
+}
+
+void check_uid(const cni::Invocation& inv, const PodInfo& found, const std::string& where) {
+  const std::string want = inv.pod_uid();
+  if (want.empty() || found.uid.empty() || want == found.uid) return;
+  throw cni::Error(cni::kPodNotFound, "pod " + found.ns + "/" + found.name + ": K8S_POD_UID " +
+                                          want + " does not match uid " + found.uid + " from " +
+                                          where);
+}
+
+// Plain YAML scalars stay strings: pod manifests only need their metadata as text.
+nlohmann::json yaml_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& item : node) out.push_back(yaml_to_json(item));
+      return out;
+    }
+    case YAML::NodeType::Scalar:
+      return node.as<std::string>();
+    default:
+      return nullptr;
+  }
+}
+
+// Every object a manifest file holds: documents, and the items of List documents.
+std::vector<nlohmann::json> read_manifests(const fs::path& file) {
+  std::vector<nlohmann::json> docs;
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (file.extension() == ".json") {
+    docs.push_back(nlohmann::json::parse(text.str()));
+  } else {
+    for (const auto& doc : YAML::LoadAll(text.str())) docs.push_back(yaml_to_json(doc));
+  }
+  std::vector<nlohmann::json> objects;
+  for (auto& doc : docs) {
+    if (doc.is_object() && doc.contains("items") && doc["items"].is_array()) {
+      for (auto& item : doc["items"]) objects.push_back(std::move(item));
+    } else if (doc.is_object()) {
+      objects.push_back(std::move(doc));
+    }
+  }
+  return objects;
+}
+
+bool is_pod_named(const nlohmann::json& obj, const std::string& ns, const std::string& name) {
+  if (obj.contains("kind") && obj["kind"] != "Pod") return false;
+  const auto meta = obj.value("metadata", nlohmann::json::object());
+  if (!meta.is_object()) return false;
+  const std::string obj_ns = meta.contains("namespace") && meta["namespace"].is_string()
+                                 ? meta["namespace"].get<std::string>()
+                                 : "default";
+  return obj_ns == ns && meta.contains("name") && meta["name"] == name;
+}
+
+std::vector<fs::path> manifest_files(const std::string& dir) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const auto ext = entry.path().extension();
+    if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json"))
+      files.push_back(entry.path());
+  }
+  if (ec) spdlog::warn("podDir {}: {}", dir, ec.message());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+PodInfo pod_info_from_object(const nlohmann::json& pod, std::string source) {
+  PodInfo info;
+  info.source = std::move(source);
+  const auto meta = pod.value("metadata", nlohmann::json::object());
+  if (!meta.is_object()) return info;
+  auto text = [&](const char* key) {
+    return meta.contains(key) && meta[key].is_string() ? meta[key].get<std::string>() : "";
+  };
+  info.ns = text("namespace");
+  info.name = text("name");
+  info.uid = text("uid");
+  if (meta.contains("annotations") && meta["annotations"].is_object()) {
+    for (const auto& [k, v] : meta["annotations"].items())
+      info.annotations[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return info;
+}
+
+std::optional<PodInfo> CriPodSource::find(const cni::Invocation& inv,
+                                          const nlohmann::json* runtime_config) {
+  if (!runtime_config || !runtime_config->is_object() ||
+      !runtime_config->contains(kCriPodAnnotationsKey))
+    return std::nullopt;
+  const auto& map = (*runtime_config)[kCriPodAnnotationsKey];
+  if (map.is_null()) return std::nullopt;
+  if (!map.is_object())
+    throw cni::Error(cni::kInvalidConfig,
+                     std::string("runtimeConfig ") + kCriPodAnnotationsKey + " is not a map");
+  PodInfo info = identity_from_args(inv, "cri");
+  for (const auto& [k, v] : map.items()) {
+    if (!v.is_string())
+      throw cni::Error(cni::kInvalidConfig, std::string("runtimeConfig ") + kCriPodAnnotationsKey +
+                                                "[\"" + k + "\"] is not a string");
+    info.annotations[k] = v.get<std::string>();
+  }
+  return info;
+}
+
+std::optional<PodInfo> ApiPodSource::find(const cni::Invocation& inv, const nlohmann::json*) {
+  const std::string ns = inv.pod_namespace(), name = inv.pod_name();
+  if (ns.empty() || name.empty()) return std::nullopt;
+  auto pod = client_.get_pod(ns, name);
+  if (!pod) {
+    if (must_exist_)
+      throw cni::Error(cni::kPodNotFound, "pod " + ns + "/" + name +
+                                              " (K8S_POD_NAMESPACE/K8S_POD_NAME) not found "
+                                              "in the Kubernetes API");
+    return std::nullopt;
+  }
+  PodInfo info = pod_info_from_object(*pod, "api");
+  if (info.ns.empty()) info.ns = ns;
+  if (info.name.empty()) info.name = name;
+  check_uid(inv, info, "the Kubernetes API");
+  return info;
+}
+
+std::optional<PodInfo> PodDirSource::find(const cni::Invocation& inv, const nlohmann::json*) {
+  const std::string ns = inv.pod_namespace(), name = inv.pod_name();
+  if (ns.empty() || name.empty() || dir_.empty()) return std::nullopt;
+  for (const auto& file : manifest_files(dir_)) {
+    std::vector<nlohmann::json> objects;
+    try {
+      objects = read_manifests(file);
+    } catch (const std::exception& e) {
+      spdlog::warn("podDir: skipping {}: {}", file.string(), e.what());
+      continue;
+    }
+    for (const auto& obj : objects) {
+      if (!is_pod_named(obj, ns, name)) continue;
+      PodInfo info = pod_info_from_object(obj, "podDir");
+      info.ns = ns;
+      check_uid(inv, info, file.string());
+      if (info.uid.empty()) info.uid = inv.pod_uid();
+      return info;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<PodInfo> ChainPodSource::find(const cni::Invocation& inv,
+                                            const nlohmann::json* runtime_config) {
+  for (const auto& source : sources_) {
+    if (auto info = source->find(inv, runtime_config)) return info;
+  }
+  return identity_from_args(inv, "none");
+}
+
+std::unique_ptr<PodSource> make_pod_source_chain(const PodSourceOptions& options) {
+  std::vector<std::unique_ptr<PodSource>> sources;
+  sources.push_back(std::make_unique<CriPodSource>());
+  if (options.kube)
+    sources.push_back(std::make_unique<ApiPodSource>(*options.kube, options.pod_must_exist));
+  if (!options.pod_dir.empty()) sources.push_back(std::make_unique<PodDirSource>(options.pod_dir));
+  return std::make_unique<ChainPodSource>(std::move(sources));
+}
+
+}  // namespace plugin
