@@ -1,0 +1,215 @@
+// A throwaway "node" for end-to-end tests of cnimux: a temporary directory with a bin dir
+// (cnimux, cnimux-ipam, the fake delegate and the reference plugins), net.d, nadDir, podDir,
+// cniDir and an IPAM store; a bridge for the cluster network and a veth "uplink" for
+// macvlan. Everything it creates is named with test_prefix() and removed by its destructor.
+#pragma once
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ipam/store.h"
+#include "test/fakes/plugin_runner.h"
+#include "test/fakes/test_netns.h"
+
+namespace cnimux_test {
+
+using nlohmann::json;
+
+inline std::string binary_dir() { return CNIMUX_BINARY_DIR; }
+inline std::string cnimux_binary() { return binary_dir() + "/plugin/cnimux"; }
+
+class E2eNode {
+ public:
+  // `tag` (<= 3 chars) keeps the names of nodes in one test binary apart.
+  explicit E2eNode(const std::string& tag = "n")
+      : prefix_(test_prefix() + tag), uplink_(prefix_ + "u"), uplink_peer_(prefix_ + "p"),
+        bridge_(prefix_ + "br") {
+    char tmpl[] = "/tmp/cnimux-e2e-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    for (const char* sub : {"bin", "net.d", "nads", "pods", "journal"}) {
+      std::filesystem::create_directories(dir_ + "/" + sub);
+    }
+    link_bin(binary_dir() + "/plugin/cnimux", "cnimux");
+    link_bin(binary_dir() + "/ipam/cnimux-ipam", "cnimux-ipam");
+    link_bin(binary_dir() + "/test/fakes/delegates/cnimux-fake-delegate", "cnimux-fake-delegate");
+    for (const char* p : {"bridge", "macvlan", "host-local", "loopback", "ptp", "tuning", "portmap"}) {
+      link_bin(std::string("/usr/lib/cni/") + p, p);
+    }
+    run_shell("ip link delete " + uplink_ + " 2>/dev/null; ip link delete " + bridge_ + " 2>/dev/null");
+    if (run_shell("ip link add " + uplink_ + " type veth peer name " + uplink_peer_) != 0 ||
+        run_shell("ip link set " + uplink_ + " up && ip link set " + uplink_peer_ + " up") != 0) {
+      cleanup();
+      throw std::runtime_error("cannot create uplink " + uplink_);
+    }
+  }
+  ~E2eNode() { cleanup(); }
+  E2eNode(const E2eNode&) = delete;
+  E2eNode& operator=(const E2eNode&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  std::string bin() const { return dir_ + "/bin"; }
+  std::string journal_dir() const { return dir_ + "/journal"; }
+  std::string ipam_db() const { return dir_ + "/ipam.db"; }
+  const std::string& uplink() const { return uplink_; }
+  const std::string& bridge() const { return bridge_; }
+  const std::string& prefix() const { return prefix_; }
+
+  json ipam(const std::string& subnet) const {
+    return {{"type", "cnimux-ipam"},
+            {"ranges", json::array({json::array({{{"subnet", subnet}}})})},
+            {"store", {{"type", "sqlite"}, {"path", ipam_db()}}}};
+  }
+  // The cluster network: the reference bridge with cnimux-ipam and a default route.
+  json bridge_config(const std::string& subnet = "10.231.0.0/24") const {
+    json ipam_conf = ipam(subnet);
+    ipam_conf["routes"] = json::array({{{"dst", "0.0.0.0/0"}}});
+    return {{"cniVersion", "1.0.0"}, {"type", "bridge"}, {"bridge", bridge_}, {"ipam", ipam_conf}};
+  }
+  json macvlan_config(const std::string& subnet) const {
+    return {{"cniVersion", "1.0.0"}, {"type", "macvlan"}, {"master", uplink_},
+            {"mode", "bridge"},      {"ipam", ipam(subnet)}};
+  }
+  // The fake delegate; `fake` says how it misbehaves, e.g. {{"add", "hang"}}.
+  json fake_config(json fake) const {
+    fake["log"] = dir_ + "/fake.log";
+    return {{"cniVersion", "1.0.0"}, {"type", "cnimux-fake-delegate"}, {"fake", fake}};
+  }
+
+  // Writes the cluster network to net.d as a conflist named `name`.
+  void write_cluster_network(const json& plugin, const std::string& name = "cluster") const {
+    json list = {{"cniVersion", plugin.value("cniVersion", "1.0.0")}, {"name", name},
+                 {"plugins", json::array({plugin})}};
+    write(dir_ + "/net.d/10-" + name + ".conflist", list.dump());
+  }
+  // Writes a NetworkAttachmentDefinition manifest into nadDir.
+  void write_nad(const std::string& ns, const std::string& name, const json& config,
+                 const std::map<std::string, std::string>& annotations = {}) const {
+    json nad = {{"apiVersion", "k8s.cni.cncf.io/v1"},
+                {"kind", "NetworkAttachmentDefinition"},
+                {"metadata", {{"name", name}, {"namespace", ns}}},
+                {"spec", {{"config", config.dump()}}}};
+    if (!annotations.empty()) nad["metadata"]["annotations"] = annotations;
+    write(dir_ + "/nads/" + ns + "-" + name + ".json", nad.dump());
+  }
+  static json pod_object(const std::string& ns, const std::string& name, const std::string& uid,
+                         const std::map<std::string, std::string>& annotations) {
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", name}, {"namespace", ns}, {"uid", uid}}}};
+    pod["metadata"]["annotations"] = annotations.empty() ? json::object() : json(annotations);
+    return pod;
+  }
+  // Writes a pod manifest into podDir.
+  void write_pod(const std::string& ns, const std::string& name, const std::string& uid,
+                 const std::map<std::string, std::string>& annotations) const {
+    write(dir_ + "/pods/" + ns + "-" + name + ".json", pod_object(ns, name, uid, annotations).dump());
+  }
+
+  // The cnimux entry of the node's conflist, with `overrides` merged on top.
+  json meta_config(const json& overrides = json::object()) const {
+    json meta = {{"cniVersion", "1.0.0"},
+                 {"name", "cnimux"},
+                 {"type", "cnimux"},
+                 {"clusterNetwork", "cluster"},
+                 {"confDir", dir_ + "/net.d"},
+                 {"cniDir", journal_dir()},
+                 {"binDir", bin()},
+                 {"nadDir", dir_ + "/nads"},
+                 {"podDir", dir_ + "/pods"},
+                 {"delegateTimeout", 5},
+                 {"logLevel", "debug"},
+                 {"logFile", dir_ + "/cnimux.log"}};
+    meta.merge_patch(overrides);
+    return meta;
+  }
+
+  // Runs cnimux as a runtime would, for pod ns/name.
+  testing_support::PluginRun run(const std::string& verb, const std::string& container_id,
+                                 const std::string& netns, const json& meta,
+                                 const std::string& pod_ns = "default",
+                                 const std::string& pod_name = "web",
+                                 const std::string& ifname = "eth0") const {
+    testing_support::CniEnv env;
+    env.command = verb;
+    env.container_id = container_id;
+    env.netns = netns;
+    env.ifname = ifname;
+    env.args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + pod_ns + ";K8S_POD_NAME=" + pod_name;
+    env.path = bin();
+    return testing_support::run_plugin(cnimux_binary(), env, meta.dump());
+  }
+
+  // Every address the IPAM store holds, as "network address".
+  std::vector<std::string> held_addresses() const {
+    std::vector<std::string> out;
+    if (!std::filesystem::exists(ipam_db())) return out;
+    ipam::StoreConfig cfg;
+    cfg.path = ipam_db();
+    for (const auto& a : ipam::open_store(cfg)->list_all()) {
+      out.push_back(a.owner.network + " " + a.address.str());
+    }
+    return out;
+  }
+  // Host links enslaved to the cluster bridge (the host ends of pod veths).
+  int bridge_ports() const {
+    return run_shell("test -z \"$(ip -o link show master " + bridge_ + " 2>/dev/null)\"") == 0 ? 0 : 1;
+  }
+  // Host links whose names start with this node's prefix, other than uplink and bridge.
+  std::vector<std::string> stray_host_links() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator("/sys/class/net")) {
+      std::string n = e.path().filename();
+      if (n.rfind(prefix_, 0) == 0 && n != uplink_ && n != uplink_peer_ && n != bridge_) out.push_back(n);
+    }
+    return out;
+  }
+  // Links inside a namespace other than lo, from `ip -o link`.
+  static std::vector<std::string> links_in(const TestNetns& ns) {
+    std::vector<std::string> out;
+    std::string file = "/tmp/cnimux-links-" + std::to_string(getpid());
+    ns.exec("ip -o link show > " + file);
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      auto a = line.find(": "), b = line.find_first_of("@:", a + 2);
+      std::string name = line.substr(a + 2, b - a - 2);
+      if (name != "lo") out.push_back(name);
+    }
+    std::filesystem::remove(file);
+    return out;
+  }
+  std::string read(const std::string& rel) const {
+    std::ifstream in(dir_ + "/" + rel);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  static void write(const std::string& path, const std::string& bytes) {
+    std::ofstream(path) << bytes;
+  }
+
+ private:
+  void link_bin(const std::string& target, const std::string& name) const {
+    std::filesystem::create_symlink(target, dir_ + "/bin/" + name);
+  }
+  void cleanup() {
+    run_shell("ip link delete " + uplink_ + " 2>/dev/null");
+    run_shell("ip link delete " + bridge_ + " 2>/dev/null");
+    for (const auto& l : stray_host_links()) run_shell("ip link delete " + l + " 2>/dev/null");
+    if (!dir_.empty() && std::getenv("CNIMUX_KEEP_TEST_DIR") == nullptr) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+
+  std::string prefix_, uplink_, uplink_peer_, bridge_, dir_;
+};
+
+}  // namespace cnimux_test
