@@ -1,0 +1,379 @@
+// NAD resolution: API or nadDir lookups cached per call, the confDir fallback by name,
+// clusterNetwork/defaultNetworks references, and conflist normalization.
+#include "plugin/nad_source.h"
+
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cni/error.h"
+
+namespace plugin {
+namespace fs = std::filesystem;
+namespace {
+
+using Json = nlohmann::json;
+
+[[noreturn]] void invalid(const std::string& msg) {
+  throw cni::Error(cni::kInvalidConfig, msg);
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  if (!in) throw cni::Error(cni::kIoFailure, "cannot read \"" + p.string() + "\"");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A string member, or `def` when it is absent or not a string.
+std::string str_at(const Json& j, const char* key, const std::string& def = {}) {
+  if (!j.is_object()) return def;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
+}
+
+std::optional<Json> try_parse_json(const std::string& text) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+
+// Plain YAML scalars follow the core schema; quoted ones (tag "!") stay strings.
+Json yaml_scalar(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() != "?") return s;
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  long long i = 0;
+  const char* end = s.data() + s.size();
+  const char* begin = s.data() + (s[0] == '+' ? 1 : 0);
+  if (auto r = std::from_chars(begin, end, i); r.ec == std::errc() && r.ptr == end) return i;
+  double d = 0;
+  if (auto r = std::from_chars(begin, end, d); r.ec == std::errc() && r.ptr == end) return d;
+  return s;
+}
+
+Json yaml_node(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Scalar:
+      return yaml_scalar(n);
+    case YAML::NodeType::Sequence: {
+      Json arr = Json::array();
+      for (const auto& item : n) arr.push_back(yaml_node(item));
+      return arr;
+    }
+    case YAML::NodeType::Map: {
+      Json obj = Json::object();
+      for (const auto& kv : n) obj[kv.first.as<std::string>()] = yaml_node(kv.second);
+      return obj;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+// Adds `doc` (or, for a List, its items) when its kind matches.
+void collect(const Json& doc, const std::string& kind, const std::string& file,
+             std::vector<std::pair<Json, std::string>>& out) {
+  if (!doc.is_object()) return;
+  std::string k = str_at(doc, "kind");
+  if (k.size() >= 4 && k.ends_with("List") && doc.contains("items") && doc["items"].is_array()) {
+    for (const Json& item : doc["items"]) collect(item, kind, file, out);
+  } else if (k == kind) {
+    out.emplace_back(doc, file);
+  }
+}
+
+std::vector<Json> documents(const fs::path& file) {
+  std::string text = read_file(file);
+  if (file.extension() == ".json") {
+    try {
+      return {Json::parse(text)};
+    } catch (const Json::parse_error& e) {
+      invalid("manifest \"" + file.string() + "\": invalid JSON at byte " + std::to_string(e.byte) +
+              ": " + e.what());
+    }
+  }
+  std::vector<Json> docs;
+  try {
+    for (const YAML::Node& n : YAML::LoadAll(text)) docs.push_back(yaml_node(n));
+  } catch (const YAML::Exception& e) {
+    invalid("manifest \"" + file.string() + "\": invalid YAML: " + e.what());
+  }
+  return docs;
+}
+
+std::vector<fs::path> sorted_files(const std::string& dir) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file()) files.push_back(entry.path());
+  }
+  if (ec) throw cni::Error(cni::kIoFailure, "cannot list \"" + dir + "\": " + ec.message());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+bool has_extension(const fs::path& p, std::initializer_list<const char*> exts) {
+  std::string e = p.extension().string();
+  return std::any_of(exts.begin(), exts.end(), [&](const char* x) { return e == x; });
+}
+
+void check_string_member(const Json& j, const char* key, const std::string& what) {
+  if (j.contains(key) && !j[key].is_string()) {
+    invalid(what + ": \"" + key + "\" must be a string, got " + j[key].dump());
+  }
+}
+
+void check_plugin(const Json& p, size_t i, const std::string& what) {
+  std::string where = what + ": plugin " + std::to_string(i);
+  if (!p.is_object()) invalid(where + " is not an object");
+  auto type = p.find("type");
+  if (type == p.end() || !type->is_string() || type->get_ref<const std::string&>().empty()) {
+    invalid(where + " lacks a string \"type\"");
+  }
+  if (type->get<std::string>().find('/') != std::string::npos) {
+    invalid(where + " has type \"" + type->get<std::string>() + "\" containing '/'");
+  }
+}
+
+std::string parse_error_text(const std::string& what, const Json::parse_error& e) {
+  return what + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what();
+}
+
+}  // namespace
+
+nlohmann::json yaml_to_json(const std::string& yaml_text) {
+  try {
+    return yaml_node(YAML::Load(yaml_text));
+  } catch (const YAML::Exception& e) {
+    invalid(std::string("invalid YAML: ") + e.what());
+  }
+}
+
+std::vector<std::pair<nlohmann::json, std::string>> load_manifests(const std::string& dir,
+                                                                   const std::string& kind) {
+  std::vector<std::pair<Json, std::string>> out;
+  for (const fs::path& file : sorted_files(dir)) {
+    if (!has_extension(file, {".yaml", ".yml", ".json"})) continue;
+    for (const Json& doc : documents(file)) collect(doc, kind, file.string(), out);
+  }
+  return out;
+}
+
+nlohmann::json normalize_conflist(const nlohmann::json& config, const std::string& fallback_name,
+                                  const std::string& fallback_version, const std::string& what) {
+  if (!config.is_object()) invalid(what + ": config is not a JSON object");
+  check_string_member(config, "name", what);
+  check_string_member(config, "cniVersion", what);
+  Json list = config;
+  if (config.contains("plugins")) {
+    if (!config["plugins"].is_array() || config["plugins"].empty()) {
+      invalid(what + ": \"plugins\" must be a non-empty list");
+    }
+  } else {
+    list = Json::object();
+    list["plugins"] = Json::array({config});
+  }
+  std::string name = config.value("name", std::string());
+  if (name.empty()) name = fallback_name;
+  std::string version = config.value("cniVersion", std::string());
+  if (version.empty()) version = fallback_version;
+  list["name"] = name;
+  if (!version.empty()) list["cniVersion"] = version;
+  for (size_t i = 0; i < list["plugins"].size(); ++i) {
+    Json& p = list["plugins"][i];
+    check_plugin(p, i, what);
+    p["name"] = name;
+    if (!version.empty()) p["cniVersion"] = version;
+  }
+  return list;
+}
+
+NadSource::NadSource(const MetaConfig& meta, KubeClient* kube) : meta_(meta), kube_(kube) {}
+
+bool NadSource::is_self(const nlohmann::json& conflist) const {
+  const std::string self = meta_.type.empty() ? "cnimux" : meta_.type;
+  const Json& plugins = conflist["plugins"];
+  return std::any_of(plugins.begin(), plugins.end(),
+                     [&](const Json& p) { return p["type"] == self; });
+}
+
+void NadSource::load_nad_dir() {
+  if (nad_dir_loaded_) return;
+  for (auto& [obj, file] : load_manifests(meta_.nad_dir, "NetworkAttachmentDefinition")) {
+    const Json md = obj.value("metadata", Json::object());
+    std::string ns = str_at(md, "namespace", "default");
+    std::string name = str_at(md, "name");
+    if (name.empty()) invalid("NAD manifest in \"" + file + "\" has no metadata.name");
+    auto [it, fresh] = nad_dir_.try_emplace({ns, name}, obj, file);
+    if (!fresh) {
+      invalid("NAD " + ns + "/" + name + " is defined twice in nadDir: \"" + it->second.second +
+              "\" and \"" + file + "\"");
+    }
+  }
+  nad_dir_loaded_ = true;
+}
+
+std::optional<nlohmann::json> NadSource::fetch(const std::string& ns, const std::string& name) {
+  if (kube_) return kube_->get_nad(ns, name);
+  if (meta_.nad_dir.empty()) return std::nullopt;
+  load_nad_dir();
+  auto it = nad_dir_.find({ns, name});
+  if (it == nad_dir_.end()) return std::nullopt;
+  return it->second.first;
+}
+
+const std::optional<ResolvedNetwork>& NadSource::lookup(const std::string& ns,
+                                                        const std::string& name) {
+  auto key = std::make_pair(ns, name);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second;
+  std::optional<Json> obj = fetch(ns, name);
+  std::optional<ResolvedNetwork> net;
+  if (obj) net = from_nad_object(*obj, ns, name, kube_ ? "api" : "nadDir " + meta_.nad_dir);
+  return cache_.emplace(key, std::move(net)).first->second;
+}
+
+const ResolvedNetwork& NadSource::nad(const std::string& ns, const std::string& name) {
+  const std::optional<ResolvedNetwork>& net = lookup(ns, name);
+  if (!net) {
+    std::string where = kube_                    ? "the Kubernetes API answered 404"
+                        : !meta_.nad_dir.empty() ? "not in nadDir \"" + meta_.nad_dir + "\""
+                                                 : "no Kubernetes API and no nadDir configured";
+    invalid("NetworkAttachmentDefinition " + ns + "/" + name + " not found: " + where);
+  }
+  return *net;
+}
+
+ResolvedNetwork NadSource::from_nad_object(const nlohmann::json& obj, const std::string& ns,
+                                           const std::string& name,
+                                           const std::string& origin) const {
+  std::string what = "NAD " + ns + "/" + name;
+  if (!obj.is_object()) invalid(what + ": not a JSON object");
+  ResolvedNetwork net;
+  net.network = ns + "/" + name;
+  net.origin = origin;
+  const Json md = obj.value("metadata", Json::object());
+  const Json annotations = md.is_object() ? md.value("annotations", Json::object()) : Json();
+  if (annotations.is_object() && annotations.contains(kResourceNameAnnotation)) {
+    const Json& r = annotations[kResourceNameAnnotation];
+    if (!r.is_string())
+      invalid(what + ": annotation " + kResourceNameAnnotation + " is not a string");
+    net.resource_name = r.get<std::string>();
+  }
+  Json spec = obj.value("spec", Json::object());
+  Json config = spec.is_object() ? spec.value("config", Json()) : Json();
+  if (!config.is_null() && !config.is_string()) invalid(what + ": spec.config is not a string");
+  std::string text = config.is_string() ? config.get<std::string>() : std::string();
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    std::optional<ResolvedNetwork> disk = find_in_conf_dir(name);
+    if (!disk) {
+      invalid(what + " has no spec.config and confDir \"" + meta_.conf_dir +
+              "\" has no config named \"" + name + "\"");
+    }
+    net.conflist = disk->conflist;
+    net.origin = disk->origin;
+    return net;
+  }
+  Json parsed;
+  try {
+    parsed = Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    invalid(parse_error_text(what + " spec.config", e));
+  }
+  net.conflist = normalize_conflist(parsed, name, meta_.cni_version, what);
+  return net;
+}
+
+std::optional<ResolvedNetwork> NadSource::find_in_conf_dir(const std::string& name) const {
+  std::error_code ec;
+  if (!fs::is_directory(meta_.conf_dir, ec)) return std::nullopt;
+  std::vector<fs::path> files = sorted_files(meta_.conf_dir);
+  for (bool lists : {true, false}) {
+    for (const fs::path& f : files) {
+      bool wanted = lists ? has_extension(f, {".conflist"}) : has_extension(f, {".conf", ".json"});
+      if (!wanted) continue;
+      std::optional<Json> j = try_parse_json(read_file(f));
+      if (!j || !j->is_object()) {
+        spdlog::warn("skipping \"{}\" in confDir: not a JSON object", f.string());
+        continue;
+      }
+      if (j->value("name", Json()) != name) continue;
+      Json list = normalize_conflist(*j, name, meta_.cni_version, "config \"" + f.string() + "\"");
+      if (is_self(list)) continue;  // never delegate to ourselves
+      return ResolvedNetwork{name, std::move(list), "", f.string()};
+    }
+  }
+  return std::nullopt;
+}
+
+ResolvedNetwork NadSource::from_path(const std::string& path) const {
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) {
+    std::string what = "config \"" + path + "\"";
+    Json j;
+    try {
+      j = Json::parse(read_file(path));
+    } catch (const Json::parse_error& e) {
+      invalid(parse_error_text(what, e));
+    }
+    Json list = normalize_conflist(j, fs::path(path).stem().string(), meta_.cni_version, what);
+    return ResolvedNetwork{list["name"].get<std::string>(), list, "", path};
+  }
+  if (!fs::is_directory(path, ec)) invalid("network \"" + path + "\": no such file or directory");
+  // The alphabetically first usable config, never cnimux's own (that would recurse).
+  for (const fs::path& f : sorted_files(path)) {
+    if (!has_extension(f, {".conf", ".conflist"})) continue;
+    std::optional<Json> j = try_parse_json(read_file(f));
+    if (!j || !j->is_object()) {
+      spdlog::warn("skipping \"{}\": not a JSON object", f.string());
+      continue;
+    }
+    std::string what = "config \"" + f.string() + "\"";
+    Json list = normalize_conflist(*j, f.stem().string(), meta_.cni_version, what);
+    if (is_self(list)) continue;
+    return ResolvedNetwork{list["name"].get<std::string>(), list, "", f.string()};
+  }
+  invalid("network \"" + path + "\": directory has no .conf or .conflist");
+}
+
+ResolvedNetwork NadSource::reference(const std::string& value) {
+  if (value.find('/') != std::string::npos) return from_path(value);
+  const std::string& ns = meta_.multus_namespace;
+  if (kube_ || !meta_.nad_dir.empty()) {
+    try {
+      if (const std::optional<ResolvedNetwork>& net = lookup(ns, value)) return *net;
+    } catch (const cni::Error& e) {
+      // The API being down must not break pods whose cluster network is on disk.
+      if (e.code() != cni::kKubeApiFailure) throw;
+      if (auto disk = find_in_conf_dir(value)) {
+        spdlog::warn("NAD {}/{} unavailable ({}); using {}", ns, value, e.msg(), disk->origin);
+        return *disk;
+      }
+      throw;
+    }
+  }
+  if (auto disk = find_in_conf_dir(value)) return *disk;
+  invalid("network \"" + value + "\" not found: no NAD " + ns + "/" + value +
+          " and no config with that name in confDir \"" + meta_.conf_dir + "\"");
+}
+
+ResolvedNetwork NadSource::inline_config(const nlohmann::json& config) const {
+  // Multus's examples leave legacy delegates unnamed; the plugin type is a readable name.
+  std::string fallback = "delegate";
+  if (config.is_object() && config.contains("type") && config["type"].is_string()) {
+    fallback = config["type"].get<std::string>();
+  }
+  Json list = normalize_conflist(config, fallback, meta_.cni_version, "delegates entry");
+  return ResolvedNetwork{list["name"].get<std::string>(), list, "", "inline"};
+}
+
+}  // namespace plugin
