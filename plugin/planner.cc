@@ -43,9 +43,10 @@ struct Draft {
 
   std::string describe() const {
     std::string what = selection                      ? selection->key()
-                       : source == Source::kReference ? "network \"" + reference + "\""
+                       : source == Source::kReference ? "\"" + reference + "\""
                                                       : label;
-    return cluster ? "the cluster network " + what : what;
+    if (cluster) return "the cluster network " + what;
+    return source == Source::kReference ? "network " + what : what;
   }
 };
 
