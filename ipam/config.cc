@@ -52,6 +52,18 @@ Address checked_in_subnet(const json& obj, const char* key, const std::string& f
   return a;
 }
 
+// The gateway may lie outside the subnet (an off-link router), as host-local allows, but
+// must be of the subnet's family.
+Address parse_gateway(const json& obj, const std::string& field, Address fallback) {
+  std::string text = opt_string(obj, "gateway", field);
+  if (text.empty()) return fallback;
+  Address gw = parse_address(text, field + ".gateway");
+  if (gw.is_v4() != fallback.is_v4()) {
+    bad_value(field + ".gateway", text, "not of the subnet's address family");
+  }
+  return gw;
+}
+
 Range parse_range(const json& obj, const std::string& field) {
   if (!obj.is_object()) bad(field, "must be an object, got " + obj.dump());
   std::string subnet_text = opt_string(obj, "subnet", field);
@@ -71,7 +83,7 @@ Range parse_range(const json& obj, const std::string& field) {
   Address last = subnet->addr.is_v4() ? subnet->last().prev() : subnet->last();
   r.start = checked_in_subnet(obj, "rangeStart", field, r.subnet, second);
   r.end = checked_in_subnet(obj, "rangeEnd", field, r.subnet, last);
-  r.gateway = checked_in_subnet(obj, "gateway", field, r.subnet, second);
+  r.gateway = parse_gateway(obj, field, second);
   if (r.end < r.start) {
     bad(field, "rangeStart " + r.start.str() + " is after rangeEnd " + r.end.str());
   }

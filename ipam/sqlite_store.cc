@@ -235,8 +235,7 @@ class SqliteTxn : public StoreTxn {
     bind_text(st, 9, a.owner.pod_ref);
     sqlite3_bind_int64(st, 10, a.created_unix);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_CONSTRAINT &&
-        sqlite3_extended_errcode(store_.db()) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
       throw cni::Error(
           cni::kIpamAddressTaken,
           "address " + a.address.str() + " is already allocated in pool \"" + a.pool + "\"");
