@@ -3,10 +3,8 @@
 #include "plugin/nad_source.h"
 
 #include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -42,72 +40,6 @@ std::optional<Json> try_parse_json(const std::string& text) {
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::nullopt;
   return j;
-}
-
-// Plain YAML scalars follow the core schema; quoted ones (tag "!") stay strings.
-Json yaml_scalar(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() != "?") return s;
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  long long i = 0;
-  const char* end = s.data() + s.size();
-  const char* begin = s.data() + (s[0] == '+' ? 1 : 0);
-  if (auto r = std::from_chars(begin, end, i); r.ec == std::errc() && r.ptr == end) return i;
-  double d = 0;
-  if (auto r = std::from_chars(begin, end, d); r.ec == std::errc() && r.ptr == end) return d;
-  return s;
-}
-
-Json yaml_node(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Scalar:
-      return yaml_scalar(n);
-    case YAML::NodeType::Sequence: {
-      Json arr = Json::array();
-      for (const auto& item : n) arr.push_back(yaml_node(item));
-      return arr;
-    }
-    case YAML::NodeType::Map: {
-      Json obj = Json::object();
-      for (const auto& kv : n) obj[kv.first.as<std::string>()] = yaml_node(kv.second);
-      return obj;
-    }
-    default:
-      return nullptr;
-  }
-}
-
-// Adds `doc` (or, for a List, its items) when its kind matches.
-void collect(const Json& doc, const std::string& kind, const std::string& file,
-             std::vector<std::pair<Json, std::string>>& out) {
-  if (!doc.is_object()) return;
-  std::string k = str_at(doc, "kind");
-  if (k.size() >= 4 && k.ends_with("List") && doc.contains("items") && doc["items"].is_array()) {
-    for (const Json& item : doc["items"]) collect(item, kind, file, out);
-  } else if (k == kind) {
-    out.emplace_back(doc, file);
-  }
-}
-
-std::vector<Json> documents(const fs::path& file) {
-  std::string text = read_file(file);
-  if (file.extension() == ".json") {
-    try {
-      return {Json::parse(text)};
-    } catch (const Json::parse_error& e) {
-      invalid("manifest \"" + file.string() + "\": invalid JSON at byte " + std::to_string(e.byte) +
-              ": " + e.what());
-    }
-  }
-  std::vector<Json> docs;
-  try {
-    for (const YAML::Node& n : YAML::LoadAll(text)) docs.push_back(yaml_node(n));
-  } catch (const YAML::Exception& e) {
-    invalid("manifest \"" + file.string() + "\": invalid YAML: " + e.what());
-  }
-  return docs;
 }
 
 std::vector<fs::path> sorted_files(const std::string& dir) {
@@ -149,24 +81,6 @@ std::string parse_error_text(const std::string& what, const Json::parse_error& e
 }
 
 }  // namespace
-
-nlohmann::json yaml_to_json(const std::string& yaml_text) {
-  try {
-    return yaml_node(YAML::Load(yaml_text));
-  } catch (const YAML::Exception& e) {
-    invalid(std::string("invalid YAML: ") + e.what());
-  }
-}
-
-std::vector<std::pair<nlohmann::json, std::string>> load_manifests(const std::string& dir,
-                                                                   const std::string& kind) {
-  std::vector<std::pair<Json, std::string>> out;
-  for (const fs::path& file : sorted_files(dir)) {
-    if (!has_extension(file, {".yaml", ".yml", ".json"})) continue;
-    for (const Json& doc : documents(file)) collect(doc, kind, file.string(), out);
-  }
-  return out;
-}
 
 nlohmann::json normalize_conflist(const nlohmann::json& config, const std::string& fallback_name,
                                   const std::string& fallback_version, const std::string& what) {

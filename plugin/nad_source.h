@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "plugin/kube_client.h"
+#include "plugin/manifests.h"
 #include "plugin/meta_config.h"
 
 namespace plugin {
@@ -76,15 +77,5 @@ class NadSource {
   // nadDir: ns/name -> (object, file it came from)
   std::map<std::pair<std::string, std::string>, std::pair<nlohmann::json, std::string>> nad_dir_;
 };
-
-// Reads every YAML or JSON document in `dir` (.yaml, .yml, .json; multi-document YAML and
-// `kind: List` included) and returns the objects of kind `kind`, each with its file path.
-// Throws cni::Error(kInvalidConfig) naming the file on a parse error.
-std::vector<std::pair<nlohmann::json, std::string>> load_manifests(const std::string& dir,
-                                                                   const std::string& kind);
-
-// Converts a YAML document to JSON: plain scalars become null, booleans and numbers where
-// YAML 1.2's core schema says so; quoted scalars stay strings.
-nlohmann::json yaml_to_json(const std::string& yaml_text);
 
 }  // namespace plugin

@@ -3,19 +3,14 @@
 #include "plugin/pod_source.h"
 
 #include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
 
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cni/error.h"
+#include "plugin/manifests.h"
 
 namespace plugin {
 namespace {
 
-namespace fs = std::filesystem;
 
 PodInfo identity_from_args(const cni::Invocation& inv, std::string source) {
   PodInfo info;
@@ -34,48 +29,6 @@ void check_uid(const cni::Invocation& inv, const PodInfo& found, const std::stri
                                           where);
 }
 
-// Plain YAML scalars stay strings: pod manifests only need their metadata as text.
-nlohmann::json yaml_to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      nlohmann::json out = nlohmann::json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = yaml_to_json(kv.second);
-      return out;
-    }
-    case YAML::NodeType::Sequence: {
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(yaml_to_json(item));
-      return out;
-    }
-    case YAML::NodeType::Scalar:
-      return node.as<std::string>();
-    default:
-      return nullptr;
-  }
-}
-
-// Every object a manifest file holds: documents, and the items of List documents.
-std::vector<nlohmann::json> read_manifests(const fs::path& file) {
-  std::vector<nlohmann::json> docs;
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (file.extension() == ".json") {
-    docs.push_back(nlohmann::json::parse(text.str()));
-  } else {
-    for (const auto& doc : YAML::LoadAll(text.str())) docs.push_back(yaml_to_json(doc));
-  }
-  std::vector<nlohmann::json> objects;
-  for (auto& doc : docs) {
-    if (doc.is_object() && doc.contains("items") && doc["items"].is_array()) {
-      for (auto& item : doc["items"]) objects.push_back(std::move(item));
-    } else if (doc.is_object()) {
-      objects.push_back(std::move(doc));
-    }
-  }
-  return objects;
-}
-
 bool is_pod_named(const nlohmann::json& obj, const std::string& ns, const std::string& name) {
   if (obj.contains("kind") && obj["kind"] != "Pod") return false;
   const auto meta = obj.value("metadata", nlohmann::json::object());
@@ -86,19 +39,6 @@ bool is_pod_named(const nlohmann::json& obj, const std::string& ns, const std::s
   return obj_ns == ns && meta.contains("name") && meta["name"] == name;
 }
 
-std::vector<fs::path> manifest_files(const std::string& dir) {
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const auto ext = entry.path().extension();
-    if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json"))
-      files.push_back(entry.path());
-  }
-  if (ec) spdlog::warn("podDir {}: {}", dir, ec.message());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 }  // namespace
 
 PodInfo pod_info_from_object(const nlohmann::json& pod, std::string source) {
@@ -106,8 +46,10 @@ PodInfo pod_info_from_object(const nlohmann::json& pod, std::string source) {
   info.source = std::move(source);
   const auto meta = pod.value("metadata", nlohmann::json::object());
   if (!meta.is_object()) return info;
-  auto text = [&](const char* key) {
-    return meta.contains(key) && meta[key].is_string() ? meta[key].get<std::string>() : "";
+  // A manifest may carry an unquoted uid that YAML reads as a number; keep it as text.
+  auto text = [&](const char* key) -> std::string {
+    if (!meta.contains(key) || meta[key].is_null()) return "";
+    return meta[key].is_string() ? meta[key].get<std::string>() : meta[key].dump();
   };
   info.ns = text("namespace");
   info.name = text("name");
@@ -160,22 +102,13 @@ std::optional<PodInfo> ApiPodSource::find(const cni::Invocation& inv, const nloh
 std::optional<PodInfo> PodDirSource::find(const cni::Invocation& inv, const nlohmann::json*) {
   const std::string ns = inv.pod_namespace(), name = inv.pod_name();
   if (ns.empty() || name.empty() || dir_.empty()) return std::nullopt;
-  for (const auto& file : manifest_files(dir_)) {
-    std::vector<nlohmann::json> objects;
-    try {
-      objects = read_manifests(file);
-    } catch (const std::exception& e) {
-      spdlog::warn("podDir: skipping {}: {}", file.string(), e.what());
-      continue;
-    }
-    for (const auto& obj : objects) {
-      if (!is_pod_named(obj, ns, name)) continue;
-      PodInfo info = pod_info_from_object(obj, "podDir");
-      info.ns = ns;
-      check_uid(inv, info, file.string());
-      if (info.uid.empty()) info.uid = inv.pod_uid();
-      return info;
-    }
+  for (const auto& [obj, file] : load_manifests(dir_, "Pod", BadManifest::kSkip)) {
+    if (!is_pod_named(obj, ns, name)) continue;
+    PodInfo info = pod_info_from_object(obj, "podDir");
+    info.ns = ns;
+    check_uid(inv, info, file);
+    if (info.uid.empty()) info.uid = inv.pod_uid();
+    return info;
   }
   return std::nullopt;
 }
