@@ -212,6 +212,20 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
 
 namespace {
 
+// The plan a DEL rebuilds without a journal. The pod's plan may no longer resolve (a NAD was
+// deleted, kubelet released the pod's devices); then the cluster and default networks, which
+// the config alone determines, are still released, unless a corrupt journal says more was
+// attached, which must fail loudly instead.
+Plan rebuild_plan(Session& s, const std::optional<PodInfo>& pod, bool journal_corrupt) {
+  try {
+    return s.make_plan(pod);
+  } catch (const cni::Error& e) {
+    if (!pod || journal_corrupt) throw;
+    spdlog::warn("cannot rebuild the pod's plan ({}); deleting the cluster network only", e.msg());
+    return s.make_plan(std::nullopt);
+  }
+}
+
 // The record a DEL works from: the journal, or a plan rebuilt from the pod source when the
 // journal is missing or unreadable. A corrupt journal that cannot be rebuilt fails loudly.
 JournalRecord record_for_del(Session& s) {
@@ -237,7 +251,7 @@ JournalRecord record_for_del(Session& s) {
     throw cni::Error(cni::kIoFailure,
                      "journal " + *corrupt + " is corrupt and no pod source knows the pod");
   }
-  JournalRecord rec = new_record(s, pod, s.make_plan(pod));
+  JournalRecord rec = new_record(s, pod, rebuild_plan(s, pod, corrupt.has_value()));
   for (auto& a : rec.attachments) a.state = AttachmentState::kStarted;  // DEL them all
   return rec;
 }
