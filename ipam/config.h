@@ -32,9 +32,9 @@ struct RangeSet {
 // ipam::Store with its own type.
 struct StoreConfig {
   std::string type = "sqlite";
-  std::string path;                  // the database file
-  std::string synchronous = "full";  // SQLite PRAGMA synchronous: "full" or "normal"
-  int busy_timeout_ms = 30000;       // how long a writer waits for another process's lock
+  std::string path;                    // the database file
+  std::string synchronous = "normal";  // SQLite PRAGMA synchronous: "normal" or "full"
+  int busy_timeout_ms = 30000;         // how long a writer waits for another process's lock
 };
 
 inline constexpr const char* kDefaultStoreDir = "/var/lib/cni/cnimux";

@@ -321,6 +321,10 @@ void SqliteStore::open_database() {
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, cfg_.busy_timeout_ms);
+  // A plugin process opens the store, commits once or twice and exits. Checkpointing on
+  // every close would cost two fsyncs and a WAL unlink per call; instead the WAL stays and
+  // wal_autocheckpoint (below) folds it back, so the next opener's recovery scan stays short.
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
 }
 
 void SqliteStore::exec(const char* sql, const std::string& what) {

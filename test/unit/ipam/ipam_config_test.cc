@@ -36,6 +36,7 @@ TEST(IpamConfigTest, AppliesHostLocalDefaults) {
   EXPECT_EQ(r.gateway.str(), "10.1.0.1");
   EXPECT_EQ(cfg.store.type, "sqlite");
   EXPECT_EQ(cfg.store.path, "/var/lib/cni/cnimux/ipam.db");
+  EXPECT_EQ(cfg.store.synchronous, "normal");
   EXPECT_FALSE(cfg.sticky);
 }
 
@@ -67,7 +68,7 @@ TEST(IpamConfigTest, ReadsEveryKey) {
                {"store",
                 {{"type", "sqlite"},
                  {"path", "/tmp/x/ipam.db"},
-                 {"synchronous", "normal"},
+                 {"synchronous", "full"},
                  {"busyTimeoutMs", 500}}},
                {"sticky", true}};
   json j = conf(ipam);
@@ -90,7 +91,7 @@ TEST(IpamConfigTest, ReadsEveryKey) {
   EXPECT_EQ(cfg.dns.domain, "cluster.local");
   EXPECT_EQ(cfg.dns.options, std::vector<std::string>{"ndots:5"});
   EXPECT_EQ(cfg.store.path, "/tmp/x/ipam.db");
-  EXPECT_EQ(cfg.store.synchronous, "normal");
+  EXPECT_EQ(cfg.store.synchronous, "full");
   EXPECT_EQ(cfg.store.busy_timeout_ms, 500);
   EXPECT_TRUE(cfg.sticky);
   ASSERT_EQ(cfg.requested.size(), 2u);

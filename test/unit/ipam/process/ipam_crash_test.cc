@@ -59,7 +59,7 @@ TEST(IpamCrashTest, KilledAddsLeaveNoPartialState) {
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count();
   std::mt19937 rng(std::random_device{}());
-  std::uniform_int_distribution<long> delay_us(0, round_us * 6 / 5);
+  std::uniform_int_distribution<long> delay_us(0, round_us / 2);
   for (int r = 0; r < kRounds; ++r) {
     round(std::to_string(r), std::chrono::microseconds(delay_us(rng)));
   }
