@@ -7,11 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +30,40 @@ using nlohmann::json;
 
 inline std::string binary_dir() { return CNIMUX_BINARY_DIR; }
 inline std::string cnimux_binary() { return binary_dir() + "/plugin/cnimux"; }
+
+// The state letter of `pid` from /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0 when it is gone.
+inline char process_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const size_t paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+  return paren == std::string::npos || paren + 2 >= stat.size() ? 0 : stat[paren + 2];
+}
+// True while `pid` runs; a zombie has exited and only waits to be reaped, so it is not alive.
+inline bool process_alive(pid_t pid) {
+  const char st = process_state(pid);
+  return st != 0 && st != 'Z' && st != 'X';
+}
+// Polls until `pid` is no longer alive or `limit` passes; true when it is gone.
+inline bool wait_process_gone(pid_t pid, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (process_alive(pid)) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+// The parent of `pid` (field 4 of /proc/<pid>/stat), or -1.
+inline pid_t parent_pid(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(paren + 2));
+  char state = 0;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
 
 class E2eNode {
  public:
@@ -185,6 +223,69 @@ class E2eNode {
       if (name != "lo") out.push_back(name);
     }
     std::filesystem::remove(file);
+    return out;
+  }
+  // stdout of `cmd` (no single quotes) run inside `ns`.
+  static std::string output_in(const TestNetns& ns, const std::string& cmd) {
+    static int seq = 0;
+    const std::string file = "/tmp/cnimux-out-" + std::to_string(getpid()) + "-" + std::to_string(++seq);
+    ns.exec(cmd + " > " + file + " 2>/dev/null");
+    std::ifstream in(file);
+    std::string text(std::istreambuf_iterator<char>(in), {});
+    std::filesystem::remove(file);
+    return text;
+  }
+  // The global IPv4 addresses (CIDRs) of `ifname` inside `ns`, from `ip -o -4 addr`.
+  static std::vector<std::string> addresses_in(const TestNetns& ns, const std::string& ifname) {
+    std::vector<std::string> out;
+    std::istringstream lines(output_in(ns, "ip -o -4 addr show dev " + ifname + " scope global"));
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      for (std::string w; words >> w;) {
+        if (w == "inet" && words >> w) out.push_back(w);
+      }
+    }
+    return out;
+  }
+  // The MAC address of `ifname` inside `ns`; empty when there is no such link.
+  static std::string mac_in(const TestNetns& ns, const std::string& ifname) {
+    std::string mac = output_in(ns, "cat /sys/class/net/" + ifname + "/address");
+    while (!mac.empty() && std::isspace(static_cast<unsigned char>(mac.back()))) mac.pop_back();
+    return mac;
+  }
+  // The IPv4 main-table routes inside `ns`, one `ip -4 route` line each ("default via ...").
+  static std::vector<std::string> routes_in(const TestNetns& ns) {
+    std::vector<std::string> out;
+    std::istringstream lines(output_in(ns, "ip -4 route show"));
+    for (std::string line; std::getline(lines, line);) {
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+      if (!line.empty()) out.push_back(line);
+    }
+    return out;
+  }
+  // Live processes executed from this node's bin dir (cnimux, delegates), by argv[0].
+  std::vector<pid_t> processes_from_bin() const {
+    std::vector<pid_t> out;
+    const std::string bin_dir = bin() + "/";
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = e.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(e.path() / "cmdline");
+      std::string argv0;
+      std::getline(in, argv0, '\0');
+      const pid_t pid = std::stoi(name);
+      if (argv0.rfind(bin_dir, 0) == 0 && process_alive(pid)) out.push_back(pid);
+    }
+    return out;
+  }
+  // The fake delegate's log (fake_config's fake.log) without VERSION probes: "<VERB> <ifname>".
+  std::vector<std::string> fake_calls() const {
+    std::vector<std::string> out;
+    std::istringstream in(read("fake.log"));
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("VERSION ", 0) == 0 || line.empty()) continue;
+      out.push_back(line.substr(0, line.rfind(' ')));
+    }
     return out;
   }
   std::string read(const std::string& rel) const {
