@@ -2,13 +2,13 @@
 // set once, and a retry loop that never outlives the caller's apiTimeout.
 #include "plugin/http_kube_client.h"
 
-#include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <thread>
 
 #include "cni/error.h"
+#include "plugin/curl_api.h"
 
 namespace plugin {
 
@@ -31,7 +31,7 @@ struct HttpKubeClient::Curl {
   CURL* handle = nullptr;
   char errbuf[CURL_ERROR_SIZE] = {};
   ~Curl() {
-    if (handle) curl_easy_cleanup(handle);
+    if (handle) curl_api().easy_cleanup(handle);
   }
 };
 
@@ -45,8 +45,8 @@ size_t append_body(char* data, size_t size, size_t n, void* user) {
 // Frees a header list on every path out of one attempt.
 struct HeaderList {
   curl_slist* list = nullptr;
-  void add(const std::string& h) { list = curl_slist_append(list, h.c_str()); }
-  ~HeaderList() { curl_slist_free_all(list); }
+  void add(const std::string& h) { list = curl_api().slist_append(list, h.c_str()); }
+  ~HeaderList() { curl_api().slist_free_all(list); }
 };
 
 bool retryable(CURLcode code, long status) {
@@ -81,7 +81,7 @@ std::string describe_status(long status, const std::string& body) {
 
 void set_blob(CURL* h, CURLoption opt, const std::string& data) {
   curl_blob blob{const_cast<char*>(data.data()), data.size(), CURL_BLOB_COPY};
-  curl_easy_setopt(h, opt, &blob);
+  curl_api().easy_setopt(h, opt, &blob);
 }
 
 }  // namespace
@@ -89,8 +89,8 @@ void set_blob(CURL* h, CURLoption opt, const std::string& data) {
 HttpKubeClient::HttpKubeClient(KubeConfig config, HttpKubeOptions options)
     : config_(std::move(config)), options_(options), curl_(std::make_unique<Curl>()) {
   static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  curl_->handle = curl_easy_init();
+  std::call_once(once, [] { curl_api().global_init(CURL_GLOBAL_DEFAULT); });
+  curl_->handle = curl_api().easy_init();
   if (!curl_->handle) throw cni::Error(cni::kKubeApiFailure, "libcurl: curl_easy_init failed");
   apply_tls();
 }
@@ -99,27 +99,27 @@ HttpKubeClient::~HttpKubeClient() = default;
 
 void HttpKubeClient::apply_tls() {
   CURL* h = curl_->handle;
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_->errbuf);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "cnimux/0.1");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, config_.insecure_skip_tls_verify ? 0L : 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, config_.insecure_skip_tls_verify ? 0L : 2L);
+  curl_api().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_api().easy_setopt(h, CURLOPT_ERRORBUFFER, curl_->errbuf);
+  curl_api().easy_setopt(h, CURLOPT_USERAGENT, "cnimux/0.1");
+  curl_api().easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
+  curl_api().easy_setopt(h, CURLOPT_SSL_VERIFYPEER, config_.insecure_skip_tls_verify ? 0L : 1L);
+  curl_api().easy_setopt(h, CURLOPT_SSL_VERIFYHOST, config_.insecure_skip_tls_verify ? 0L : 2L);
   if (config_.insecure_skip_tls_verify)
     spdlog::warn("kube API {}: insecure-skip-tls-verify is set; the server is not verified",
                  config_.server);
   if (!config_.ca_data.empty())
     set_blob(h, CURLOPT_CAINFO_BLOB, config_.ca_data);
   else if (!config_.ca_file.empty())
-    curl_easy_setopt(h, CURLOPT_CAINFO, config_.ca_file.c_str());
+    curl_api().easy_setopt(h, CURLOPT_CAINFO, config_.ca_file.c_str());
   if (!config_.client_cert_data.empty())
     set_blob(h, CURLOPT_SSLCERT_BLOB, config_.client_cert_data);
   else if (!config_.client_cert_file.empty())
-    curl_easy_setopt(h, CURLOPT_SSLCERT, config_.client_cert_file.c_str());
+    curl_api().easy_setopt(h, CURLOPT_SSLCERT, config_.client_cert_file.c_str());
   if (!config_.client_key_data.empty())
     set_blob(h, CURLOPT_SSLKEY_BLOB, config_.client_key_data);
   else if (!config_.client_key_file.empty())
-    curl_easy_setopt(h, CURLOPT_SSLKEY, config_.client_key_file.c_str());
+    curl_api().easy_setopt(h, CURLOPT_SSLKEY, config_.client_key_file.c_str());
 }
 
 HttpKubeClient::Response HttpKubeClient::attempt(const std::string& method, const std::string& path,
@@ -129,15 +129,15 @@ HttpKubeClient::Response HttpKubeClient::attempt(const std::string& method, cons
   CURL* h = curl_->handle;
   Response r;
   const std::string url = config_.server + path;
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
+  curl_api().easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_api().easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
   if (method == "GET") {
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
+    curl_api().easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    curl_api().easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
   } else {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_api().easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+    curl_api().easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    curl_api().easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
   }
   HeaderList headers;
   headers.add("Accept: application/json");
@@ -145,20 +145,20 @@ HttpKubeClient::Response HttpKubeClient::attempt(const std::string& method, cons
   if (!content_type.empty()) headers.add("Content-Type: " + content_type);
   const std::string token = config_.bearer_token();  // re-read: tokens rotate
   if (!token.empty()) headers.add("Authorization: Bearer " + token);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.list);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(std::max<int64_t>(1, remaining.count())));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::max<int64_t>(
-                       1, std::min(remaining, options_.connect_timeout).count())));
+  curl_api().easy_setopt(h, CURLOPT_HTTPHEADER, headers.list);
+  curl_api().easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                         static_cast<long>(std::max<int64_t>(1, remaining.count())));
+  curl_api().easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                         static_cast<long>(std::max<int64_t>(
+                             1, std::min(remaining, options_.connect_timeout).count())));
   curl_->errbuf[0] = '\0';
-  r.code = curl_easy_perform(h);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);  // the list dies with this frame
+  r.code = curl_api().easy_perform(h);
+  curl_api().easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);  // the list dies with this frame
   ++stats_.attempts;
   if (r.code == CURLE_OK) {
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_api().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
   } else {
-    r.curl_error = curl_->errbuf[0] ? curl_->errbuf : curl_easy_strerror(r.code);
+    r.curl_error = curl_->errbuf[0] ? curl_->errbuf : curl_api().easy_strerror(r.code);
   }
   return r;
 }
@@ -209,9 +209,9 @@ HttpKubeClient::Response HttpKubeClient::request(const std::string& method, cons
 namespace {
 
 std::string escape(CURL* h, const std::string& segment) {
-  char* e = curl_easy_escape(h, segment.c_str(), static_cast<int>(segment.size()));
+  char* e = curl_api().easy_escape(h, segment.c_str(), static_cast<int>(segment.size()));
   std::string out = e ? e : "";
-  curl_free(e);
+  curl_api().free(e);
   return out;
 }
 
