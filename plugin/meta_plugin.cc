@@ -247,7 +247,9 @@ JournalRecord record_for_del(Session& s) {
     }
     spdlog::warn("no journal and no pod source ({}); deleting the cluster network only", e.msg());
   }
-  if (corrupt && !pod) {
+  // A "none" answer only echoes CNI_ARGS: it knows no annotations, so a plan rebuilt from it
+  // would DEL the cluster network alone, leak the rest and then drop the journal.
+  if (corrupt && (!pod || pod->source == "none")) {
     throw cni::Error(cni::kIoFailure,
                      "journal " + *corrupt + " is corrupt and no pod source knows the pod");
   }
