@@ -18,7 +18,10 @@
 namespace ipam {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 1;  // PRAGMA user_version of a current database
+// WAL frames after which a commit checkpoints and truncates the WAL. Every process that
+// opens the store first scans the WAL (SQLite's recovery), so it must stay short.
+constexpr int kCheckpointFrames = 64;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS allocations (
@@ -44,7 +47,6 @@ CREATE TABLE IF NOT EXISTS cursors (
   PRIMARY KEY (pool, range_set)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 )sql";
 
 #define CNIMUX_ALLOC_COLUMNS \
@@ -150,9 +152,9 @@ class SqliteTxn : public StoreTxn {
   std::vector<Allocation> find_by_container(const std::string& network,
                                             const std::string& container_id,
                                             const std::string& ifname) override {
-    auto* st = store_.statement("SELECT " CNIMUX_ALLOC_COLUMNS
-                                " FROM allocations WHERE network = ?1 AND container_id = ?2"
-                                " AND ifname = ?3 ORDER BY range_set");
+    auto st = store_.statement("SELECT " CNIMUX_ALLOC_COLUMNS
+                               " FROM allocations WHERE network = ?1 AND container_id = ?2"
+                               " AND ifname = ?3 ORDER BY range_set");
     bind_text(st, 1, network);
     bind_text(st, 2, container_id);
     bind_text(st, 3, ifname);
@@ -161,9 +163,9 @@ class SqliteTxn : public StoreTxn {
 
   std::vector<Allocation> find_by_pod(const std::string& network, const std::string& pod_ref,
                                       const std::string& ifname) override {
-    auto* st = store_.statement("SELECT " CNIMUX_ALLOC_COLUMNS
-                                " FROM allocations WHERE network = ?1 AND pod_ref = ?2"
-                                " AND ifname = ?3 ORDER BY range_set");
+    auto st = store_.statement("SELECT " CNIMUX_ALLOC_COLUMNS
+                               " FROM allocations WHERE network = ?1 AND pod_ref = ?2"
+                               " AND ifname = ?3 ORDER BY range_set");
     bind_text(st, 1, network);
     bind_text(st, 2, pod_ref);
     bind_text(st, 3, ifname);
@@ -171,15 +173,15 @@ class SqliteTxn : public StoreTxn {
   }
 
   std::vector<Allocation> list_network(const std::string& network) override {
-    auto* st =
+    auto st =
         store_.statement("SELECT " CNIMUX_ALLOC_COLUMNS " FROM allocations WHERE network = ?1");
     bind_text(st, 1, network);
     return rows(st, "list allocations of network");
   }
 
   std::optional<Allocation> find_address(const std::string& pool, const Address& a) override {
-    auto* st = store_.statement("SELECT " CNIMUX_ALLOC_COLUMNS
-                                " FROM allocations WHERE pool = ?1 AND addr = ?2");
+    auto st = store_.statement("SELECT " CNIMUX_ALLOC_COLUMNS
+                               " FROM allocations WHERE pool = ?1 AND addr = ?2");
     bind_text(st, 1, pool);
     bind_addr(st, 2, a);
     auto found = rows(st, "find allocation by address");
@@ -202,7 +204,7 @@ class SqliteTxn : public StoreTxn {
   }
 
   std::optional<Address> cursor(const std::string& pool, int range_set) override {
-    auto* st = store_.statement("SELECT addr FROM cursors WHERE pool = ?1 AND range_set = ?2");
+    auto st = store_.statement("SELECT addr FROM cursors WHERE pool = ?1 AND range_set = ?2");
     bind_text(st, 1, pool);
     sqlite3_bind_int(st, 2, range_set);
     int rc = sqlite3_step(st);
@@ -212,7 +214,7 @@ class SqliteTxn : public StoreTxn {
   }
 
   void set_cursor(const std::string& pool, int range_set, const Address& a) override {
-    auto* st = store_.statement(
+    auto st = store_.statement(
         "INSERT INTO cursors (pool, range_set, addr) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (pool, range_set) DO UPDATE SET addr = excluded.addr");
     bind_text(st, 1, pool);
@@ -222,8 +224,8 @@ class SqliteTxn : public StoreTxn {
   }
 
   void insert(const Allocation& a) override {
-    auto* st = store_.statement("INSERT INTO allocations (" CNIMUX_ALLOC_COLUMNS
-                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    auto st = store_.statement("INSERT INTO allocations (" CNIMUX_ALLOC_COLUMNS
+                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     bind_text(st, 1, a.pool);
     bind_addr(st, 2, a.address);
     sqlite3_bind_int(st, 3, a.range_set);
@@ -244,7 +246,7 @@ class SqliteTxn : public StoreTxn {
   }
 
   void bind(const std::string& pool, const Address& a, const std::string& container_id) override {
-    auto* st =
+    auto st =
         store_.statement("UPDATE allocations SET container_id = ?3 WHERE pool = ?1 AND addr = ?2");
     bind_text(st, 1, pool);
     bind_addr(st, 2, a);
@@ -253,7 +255,7 @@ class SqliteTxn : public StoreTxn {
   }
 
   void erase(const std::string& pool, const Address& a) override {
-    auto* st = store_.statement("DELETE FROM allocations WHERE pool = ?1 AND addr = ?2");
+    auto st = store_.statement("DELETE FROM allocations WHERE pool = ?1 AND addr = ?2");
     bind_text(st, 1, pool);
     bind_addr(st, 2, a);
     done(st, "release allocation " + a.str());
@@ -321,10 +323,20 @@ void SqliteStore::open_database() {
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, cfg_.busy_timeout_ms);
-  // A plugin process opens the store, commits once or twice and exits. Checkpointing on
-  // every close would cost two fsyncs and a WAL unlink per call; instead the WAL stays and
-  // wal_autocheckpoint (below) folds it back, so the next opener's recovery scan stays short.
+  // A plugin process opens the store, commits once and exits. Checkpointing at every close
+  // would cost fsyncs and a WAL unlink per call; instead the WAL stays, and wal_hook folds
+  // it back and truncates it once it has grown, so each opener's recovery scan stays short.
   sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  sqlite3_wal_hook(db_, &SqliteStore::wal_hook, this);
+}
+
+int SqliteStore::wal_hook(void* self, sqlite3* db, const char* schema, int frames) {
+  if (frames < kCheckpointFrames) return SQLITE_OK;
+  // Never wait for other processes here: if one is reading, a later commit checkpoints.
+  sqlite3_busy_timeout(db, 0);
+  sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  sqlite3_busy_timeout(db, static_cast<SqliteStore*>(self)->cfg_.busy_timeout_ms);
+  return SQLITE_OK;
 }
 
 void SqliteStore::exec(const char* sql, const std::string& what) {
@@ -345,29 +357,43 @@ void SqliteStore::enable_wal() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  // FULL syncs the WAL on every commit, so a committed allocation survives power loss;
-  // NORMAL survives a killed process but may lose the last commits on power loss.
+  // NORMAL (the default) syncs only at checkpoints: a commit survives a killed process, and
+  // power loss may drop the last commits but never corrupts the database. FULL also syncs
+  // the WAL at every commit. See docs/ipam.md for why NORMAL is safe for node-local IPAM.
   std::string sync =
-      "PRAGMA synchronous=" + std::string(cfg_.synchronous == "normal" ? "NORMAL" : "FULL");
+      "PRAGMA synchronous=" + std::string(cfg_.synchronous == "full" ? "FULL" : "NORMAL");
   exec(sync.c_str(), "set synchronous");
 }
 
+int SqliteStore::schema_version() {
+  auto st = statement("PRAGMA user_version");
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) fail(rc, "read schema version");
+  return sqlite3_column_int(st, 0);
+}
+
+// Creates the schema unless it is there already (the common case costs one header read).
 void SqliteStore::create_schema() {
+  int version = schema_version();
+  if (version > kSchemaVersion) {
+    throw cni::Error(cni::kIoFailure,
+                     "ipam store " + cfg_.path + ": schema version " + std::to_string(version) +
+                         " is newer than this cnimux's (" + std::to_string(kSchemaVersion) + ")");
+  }
+  if (version == kSchemaVersion) return;
   exec("BEGIN IMMEDIATE", "begin schema transaction");
   cni::ScopeGuard rollback([this] { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); });
   exec(kSchema, "create schema");
-  auto* st = statement("SELECT value FROM meta WHERE key = 'schema_version'");
-  if (sqlite3_step(st) == SQLITE_ROW && std::stoi(column_text(st, 0)) > kSchemaVersion) {
-    throw cni::Error(cni::kIoFailure, "ipam store " + cfg_.path + ": schema version " +
-                                          column_text(st, 0) + " is newer than this cnimux (" +
-                                          std::to_string(kSchemaVersion) + ")");
-  }
-  sqlite3_reset(st);
+  exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str(), "set schema version");
   exec("COMMIT", "commit schema");
   rollback.commit();
 }
 
-sqlite3_stmt* SqliteStore::statement(const std::string& sql) {
+SqliteStore::StatementLease::~StatementLease() {
+  sqlite3_reset(st_);
+}
+
+SqliteStore::StatementLease SqliteStore::statement(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     sqlite3_stmt* st = nullptr;
@@ -377,7 +403,7 @@ sqlite3_stmt* SqliteStore::statement(const std::string& sql) {
   }
   sqlite3_reset(it->second);
   sqlite3_clear_bindings(it->second);
-  return it->second;
+  return StatementLease(it->second);
 }
 
 void SqliteStore::transact(const std::function<void(StoreTxn&)>& fn) {
@@ -394,7 +420,7 @@ std::vector<Allocation> SqliteStore::list_all() {
   std::lock_guard<std::mutex> lock(mu_);
   exec("BEGIN", "begin read transaction");
   cni::ScopeGuard end([this] { sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr); });
-  auto* st = statement("SELECT " CNIMUX_ALLOC_COLUMNS " FROM allocations ORDER BY pool, addr");
+  auto st = statement("SELECT " CNIMUX_ALLOC_COLUMNS " FROM allocations ORDER BY pool, addr");
   std::vector<Allocation> out;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(row_to_allocation(st));
@@ -405,7 +431,7 @@ std::vector<Allocation> SqliteStore::list_all() {
 void SqliteStore::probe() {
   try {
     transact([this](StoreTxn&) {
-      auto* st = statement(
+      auto st = statement(
           "INSERT INTO meta (key, value) VALUES ('probed_at', ?1)"
           " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
       bind_text(st, 1, std::to_string(std::time(nullptr)));
@@ -421,7 +447,7 @@ std::vector<std::string> SqliteStore::verify() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> problems;
   auto collect = [&](const char* sql, const std::string& label) {
-    auto* st = statement(sql);
+    auto st = statement(sql);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
       std::string v = column_text(st, 0);

@@ -36,9 +36,21 @@ class SqliteStore : public Store {
   // has an owner, keys are 16 bytes, cursors are well formed); empty when consistent.
   std::vector<std::string> verify();
 
-  // Statement cache, shared with the transaction object. Returns the statement reset and
-  // with its bindings cleared.
-  sqlite3_stmt* statement(const std::string& sql);
+  // A cached statement in use. Its destructor resets it, so no half-stepped statement keeps
+  // a read transaction open (which would stop WAL checkpoints) after its user is done.
+  class StatementLease {
+   public:
+    explicit StatementLease(sqlite3_stmt* st) : st_(st) {}
+    ~StatementLease();
+    StatementLease(const StatementLease&) = delete;
+    StatementLease& operator=(const StatementLease&) = delete;
+    operator sqlite3_stmt*() const { return st_; }
+
+   private:
+    sqlite3_stmt* st_;
+  };
+  // The cached statement for `sql`, prepared on first use, reset and with bindings cleared.
+  StatementLease statement(const std::string& sql);
   // Throws the Error for SQLite result code `rc` during `what`.
   [[noreturn]] void fail(int rc, const std::string& what) const;
   sqlite3* db() const { return db_; }
@@ -47,6 +59,8 @@ class SqliteStore : public Store {
   void open_database();
   void enable_wal();
   void create_schema();
+  int schema_version();
+  static int wal_hook(void* self, sqlite3* db, const char* schema, int frames);
   void exec(const char* sql, const std::string& what);
 
   StoreConfig cfg_;
