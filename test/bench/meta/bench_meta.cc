@@ -1,0 +1,322 @@
+// cnimux-bench-meta: ADD and DEL of a pod through cnimux versus calling its delegates
+// directly (bridge; bridge + macvlan + macvlan), with the same IPAM, printed as markdown.
+#include <signal.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test/bench/meta/bench_node.h"
+#include "test/bench/meta/timed_run.h"
+
+namespace bench {
+namespace {
+
+using nlohmann::json;
+
+std::atomic<bool> g_stop{false};
+
+void check_stop() {
+  if (g_stop) throw std::runtime_error("interrupted");
+}
+
+struct Options {
+  std::string build_dir = "build-bench";
+  std::string plugins_dir = "/usr/lib/cni";
+  int iterations = 100;
+  int warmup = 5;
+  int rss_runs = 10;
+  int version_runs = 50;
+};
+
+struct Attachment {
+  std::string ifname;
+  json conf;
+};
+
+// Per measured iteration: wall and CPU milliseconds of the ADD and of the DEL.
+struct Samples {
+  std::vector<double> add, del, add_cpu, del_cpu;
+  void push(double a, double d, double a_cpu, double d_cpu) {
+    add.push_back(a);
+    del.push_back(d);
+    add_cpu.push_back(a_cpu);
+    del_cpu.push_back(d_cpu);
+  }
+};
+
+// What one verb of one call printed, checked: a failure ends the benchmark loudly.
+Measurement checked(const std::string& what, const Invocation& inv, bool trace = false) {
+  check_stop();
+  Measurement m = run_timed(inv, trace);
+  if (m.exit_code != 0) {
+    throw std::runtime_error(what + " failed (exit " + std::to_string(m.exit_code) + "): " + m.out +
+                             " " + m.err);
+  }
+  return m;
+}
+
+// One pod: its attachments in order, and the annotations containerd would pass cnimux.
+class Scenario {
+ public:
+  Scenario(std::string label, const BenchNode& node, std::vector<Attachment> attachments,
+           json annotations)
+      : label_(std::move(label)),
+        node_(node),
+        attachments_(std::move(attachments)),
+        annotations_(std::move(annotations)) {}
+
+  const std::string& label() const { return label_; }
+
+  // ADD then DEL of every attachment by calling the plugins directly, as a runtime calling
+  // them one after another would (DEL newest first, each with its prevResult).
+  void run_direct(const std::string& cid, Samples* s) const {
+    double add_ms = 0, del_ms = 0, add_cpu = 0, del_cpu = 0;
+    std::vector<json> results;
+    for (const auto& a : attachments_) {
+      Measurement m = checked("direct ADD " + a.ifname, direct(a, "ADD", cid, a.conf));
+      add_ms += m.wall_ms;
+      add_cpu += m.cpu_ms;
+      results.push_back(json::parse(m.out));
+    }
+    for (size_t i = attachments_.size(); i-- > 0;) {
+      json conf = attachments_[i].conf;
+      conf["prevResult"] = results[i];
+      const Attachment& a = attachments_[i];
+      Measurement m = checked("direct DEL " + a.ifname, direct(a, "DEL", cid, conf));
+      del_ms += m.wall_ms;
+      del_cpu += m.cpu_ms;
+    }
+    if (s) s->push(add_ms, del_ms, add_cpu, del_cpu);
+  }
+
+  // ADD then DEL through cnimux. Returns the bigger of the two wait4 ru_maxrss figures.
+  long run_cnimux(const std::string& cid, Samples* s, long* own_peak_kb = nullptr) const {
+    const bool trace = own_peak_kb != nullptr;
+    json conf = node_.meta_conf(annotations_);
+    Measurement add = checked("cnimux ADD", cnimux("ADD", cid, conf), trace);
+    conf["prevResult"] = json::parse(add.out);
+    Measurement del = checked("cnimux DEL", cnimux("DEL", cid, conf), trace);
+    if (s) s->push(add.wall_ms, del.wall_ms, add.cpu_ms, del.cpu_ms);
+    if (trace) *own_peak_kb = std::max({*own_peak_kb, add.own_peak_rss_kb, del.own_peak_rss_kb});
+    return std::max(add.reaped_maxrss_kb, del.reaped_maxrss_kb);
+  }
+
+  // The first delegate's own peak RSS over one traced ADD (for comparison with cnimux's).
+  long direct_first_peak_kb(const std::string& cid) const {
+    const Attachment& a = attachments_.front();
+    Measurement add = checked("direct ADD (traced)", direct(a, "ADD", cid, a.conf), true);
+    json conf = a.conf;
+    conf["prevResult"] = json::parse(add.out);
+    Measurement del = checked("direct DEL (traced)", direct(a, "DEL", cid, conf), true);
+    return std::max(add.own_peak_rss_kb, del.own_peak_rss_kb);
+  }
+
+ private:
+  Invocation direct(const Attachment& a, const std::string& verb, const std::string& cid,
+                    const json& conf) const {
+    return {node_.bin(conf.at("type").get<std::string>()), node_.env(verb, cid, a.ifname),
+            conf.dump()};
+  }
+  Invocation cnimux(const std::string& verb, const std::string& cid, const json& conf) const {
+    return {node_.bin("cnimux"), node_.env(verb, cid, "eth0"), conf.dump()};
+  }
+
+  std::string label_;
+  const BenchNode& node_;
+  std::vector<Attachment> attachments_;
+  json annotations_;
+};
+
+struct ScenarioResult {
+  std::string label;
+  Samples direct, cnimux;
+  long reaped_maxrss_kb = 0;
+};
+
+// Interleaves direct and cnimux runs, alternating which goes first, so drift in the
+// machine's load hits both sides alike.
+ScenarioResult measure(const Scenario& sc, const Options& o) {
+  ScenarioResult r;
+  r.label = sc.label();
+  for (int i = 0; i < o.warmup + o.iterations; ++i) {
+    const bool keep = i >= o.warmup;
+    const std::string n = std::to_string(i);
+    auto direct = [&] { sc.run_direct("bench-d" + n, keep ? &r.direct : nullptr); };
+    auto meta = [&] {
+      long rss = sc.run_cnimux("bench-c" + n, keep ? &r.cnimux : nullptr);
+      if (keep) r.reaped_maxrss_kb = std::max(r.reaped_maxrss_kb, rss);
+    };
+    if (i % 2) {
+      direct();
+      meta();
+    } else {
+      meta();
+      direct();
+    }
+  }
+  return r;
+}
+
+// Median of `runs` VERSION calls: the cost of starting the process and answering.
+double version_ms(const BenchNode& node, const std::string& type, int runs) {
+  std::vector<double> t;
+  Invocation inv{
+      node.bin(type), {"PATH=/usr/bin:/bin", "CNI_COMMAND=VERSION"}, R"({"cniVersion":"1.0.0"})"};
+  for (int i = 0; i < runs + 3; ++i) {
+    double ms = checked(type + " VERSION", inv).wall_ms;
+    if (i >= 3) t.push_back(ms);
+  }
+  return median(t);
+}
+
+std::string fmt(double v, const char* spec = "%.2f") {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, spec, v);
+  return buf;
+}
+
+std::string machine() {
+  utsname u{};
+  ::uname(&u);
+  std::string model = "unknown CPU";
+  std::ifstream cpu("/proc/cpuinfo");
+  for (std::string line; std::getline(cpu, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return std::to_string(std::thread::hardware_concurrency()) + " CPUs (" + model + "), Linux " +
+         u.release + " " + u.machine;
+}
+
+// The 1-minute load average from /proc/loadavg: the machine may be shared.
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one.empty() ? "?" : one;
+}
+
+struct Report {
+  std::vector<ScenarioResult> results;
+  long own_peak_kb = 0, bridge_peak_kb = 0;
+  double version_cnimux_ms = 0, version_bridge_ms = 0;
+  std::string load_before, load_after;
+};
+
+void print_rows(const ScenarioResult& r) {
+  for (const char* verb : {"ADD", "DEL"}) {
+    const bool add = verb[0] == 'A';
+    const auto& d = add ? r.direct.add : r.direct.del;
+    const auto& c = add ? r.cnimux.add : r.cnimux.del;
+    const double cpu = median(add ? r.cnimux.add_cpu : r.cnimux.del_cpu) -
+                       median(add ? r.direct.add_cpu : r.direct.del_cpu);
+    const double over = median(c) - median(d), over90 = p90(c) - p90(d);
+    std::cout << "| " << r.label << " | " << verb << " | " << fmt(median(d)) << " / " << fmt(p90(d))
+              << " | " << fmt(median(c)) << " / " << fmt(p90(c)) << " | " << fmt(over, "%+.2f")
+              << " / " << fmt(over90, "%+.2f") << " | " << fmt(median(c) / median(d), "%.2f")
+              << " | " << fmt(cpu, "%+.2f") << " | " << (over < 2.0 ? "met" : "**missed**")
+              << " |\n";
+  }
+}
+
+void print_report(const Options& o, const Report& rep) {
+  std::cout << "Machine: " << machine() << "; load average " << rep.load_before << " before, "
+            << rep.load_after << " after; build type " << CNIMUX_BENCH_BUILD_TYPE << ".\n"
+            << o.iterations << " ADD+DEL iterations per pod and side after " << o.warmup
+            << " warm-up iterations, direct and cnimux interleaved. Times in ms, median / p90; "
+               "overhead = cnimux − direct; ratio = cnimux / direct (medians); CPU = median "
+               "user+system CPU of the whole process tree, cnimux − direct. Target: overhead "
+               "< 2 ms.\n\n"
+            << "| pod | verb | direct | cnimux | overhead | ratio | CPU overhead | target |\n"
+            << "|---|---|---:|---:|---:|---:|---:|---|\n";
+  for (const auto& r : rep.results) print_rows(r);
+  long reaped = 0;
+  for (const auto& r : rep.results) reaped = std::max(reaped, r.reaped_maxrss_kb);
+  const std::string runs = std::to_string(o.version_runs);
+  std::cout << "\n| memory and start-up | value | target |\n|---|---:|---|\n"
+            << "| cnimux peak RSS (its own VmHWM at exit, max over " << 4 * o.rss_runs
+            << " traced calls) | " << fmt(rep.own_peak_kb / 1024.0) << " MB | "
+            << (rep.own_peak_kb < 8 * 1024 ? "met (< 8 MB)" : "**missed** (< 8 MB)") << " |\n"
+            << "| bridge peak RSS (its own VmHWM, for comparison) | "
+            << fmt(rep.bridge_peak_kb / 1024.0) << " MB | |\n"
+            << "| wait4 ru_maxrss of cnimux (the largest of cnimux and the delegates it reaped) | "
+            << fmt(reaped / 1024.0) << " MB | |\n"
+            << "| VERSION call, median of " << runs << ": cnimux | " << fmt(rep.version_cnimux_ms)
+            << " ms | |\n"
+            << "| VERSION call, median of " << runs << ": bridge | " << fmt(rep.version_bridge_ms)
+            << " ms | |\n";
+}
+
+int run(const Options& o) {
+  BenchNode node(o.build_dir, o.plugins_dir);
+  const json networks = {{"k8s.v1.cni.cncf.io/networks", "mv1,mv2"}};
+  std::vector<Scenario> scenarios;
+  scenarios.emplace_back("bridge", node, std::vector<Attachment>{{"eth0", node.bridge_conf()}},
+                         json::object());
+  scenarios.emplace_back("bridge + 2 macvlan", node,
+                         std::vector<Attachment>{{"eth0", node.bridge_conf()},
+                                                 {"net1", node.macvlan_conf(1)},
+                                                 {"net2", node.macvlan_conf(2)}},
+                         networks);
+  Report rep;
+  rep.load_before = load_average();
+  for (const auto& sc : scenarios) {
+    std::cerr << "bench-meta: " << sc.label() << " ...\n";
+    rep.results.push_back(measure(sc, o));
+  }
+  std::cerr << "bench-meta: peak RSS and VERSION ...\n";
+  for (int i = 0; i < o.rss_runs; ++i) {
+    const std::string n = std::to_string(i);
+    for (const auto& sc : scenarios) sc.run_cnimux("bench-r" + n, nullptr, &rep.own_peak_kb);
+    rep.bridge_peak_kb =
+        std::max(rep.bridge_peak_kb, scenarios.front().direct_first_peak_kb("bench-b" + n));
+  }
+  rep.version_cnimux_ms = version_ms(node, "cnimux", o.version_runs);
+  rep.version_bridge_ms = version_ms(node, "bridge", o.version_runs);
+  rep.load_after = load_average();
+  print_report(o, rep);
+  return 0;
+}
+
+}  // namespace
+}  // namespace bench
+
+int main(int argc, char** argv) {
+  bench::Options o;
+  CLI::App app{"cnimux meta-plugin benchmark: cnimux versus calling the delegates directly"};
+  app.add_option("--build-dir", o.build_dir,
+                 "build dir holding plugin/cnimux and ipam/cnimux-ipam");
+  app.add_option("--plugins-dir", o.plugins_dir, "reference CNI plugins");
+  app.add_option("--iterations", o.iterations, "measured ADD+DEL per pod and side")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--warmup", o.warmup, "unmeasured iterations first")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--rss-runs", o.rss_runs, "traced ADD+DEL per pod for peak RSS")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--version-runs", o.version_runs, "VERSION calls per binary")
+      ->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { bench::g_stop = true; };
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  try {
+    return bench::run(o);
+  } catch (const std::exception& e) {
+    std::cerr << "bench-meta: " << e.what() << "\n";
+    return 1;
+  }
+}
