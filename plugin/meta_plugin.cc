@@ -42,6 +42,8 @@ UndoOutcome undo_attachments(Session& s, JournalRecord& rec, const std::string& 
   for (auto it = rec.attachments.rbegin(); it != rec.attachments.rend(); ++it) {
     if (it->state == AttachmentState::kPending) continue;
     ChainContext ctx = s.chain_context(it->planned.ifname);
+    // GC undoes other containers' records: the invocation names none, the record does.
+    ctx.container_id = rec.container_id;
     ctx.netns = netns;
     try {
       s.chain().del(it->planned.conflist, ctx, it->result);
