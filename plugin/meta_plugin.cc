@@ -357,6 +357,7 @@ void MetaPlugin::gc(const cni::Request& req) {
       UndoOutcome out = undo_attachments(s, *rec, rec->netns);
       if (out.failures.empty()) {
         s.journal().remove(cid);
+        s.journal().remove_lock_file(cid);  // as DEL does: nothing of the container is left
       } else {
         record_undo(s, *rec);
         for (const auto& f : out.failures) errors.push_back(cid + ": " + f.msg());

@@ -129,6 +129,13 @@ TEST_F(VerbsE2e, GcRemovesWhatTheValidListOmits) {
   auto del = node_.run("DEL", "c1", pod_.path(), meta);
   EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
   EXPECT_TRUE(node_.held_addresses().empty());
+  // Neither the GC'd container nor the DELed one leaves a file in cniDir.
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(node_.journal_dir())) {
+    const std::string name = e.path().filename();
+    if (name.rfind(".delegate-versions", 0) != 0) left.push_back(name);
+  }
+  EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left);
 }
 
 }  // namespace
