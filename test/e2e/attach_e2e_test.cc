@@ -29,9 +29,11 @@ class AttachE2e : public ::testing::Test {
   }
 
   // An ADD that the plan must reject: non-zero, an error naming every `words`, and nothing on
-  // the node: no link in the pod or on the host, no address, no journal.
+  // the node: no link in the pod or on the host, no address, no journal. The DEL a runtime
+  // sends after a failed ADD (with the same `meta`) then succeeds and leaves cniDir empty.
   void expect_rejected(const testing_support::PluginRun& add, int code,
-                       const std::vector<std::string>& words) const {
+                       const std::vector<std::string>& words, const json& meta,
+                       const std::string& pod_ns = "default") const {
     EXPECT_NE(add.exit_code, 0) << add.out << add.err;
     json err = json::parse(add.out, nullptr, false);
     ASSERT_TRUE(err.is_object()) << add.out;
@@ -43,6 +45,16 @@ class AttachE2e : public ::testing::Test {
     EXPECT_EQ(node_.bridge_ports(), 0);
     EXPECT_TRUE(node_.stray_host_links().empty());
     EXPECT_FALSE(std::filesystem::exists(node_.journal_dir() + "/c1"));
+
+    auto del = node_.run("DEL", "c1", pod_.path(), meta, pod_ns);
+    EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+    EXPECT_TRUE(node_.held_addresses().empty());
+    std::vector<std::string> left;
+    for (const auto& e : std::filesystem::directory_iterator(node_.journal_dir())) {
+      const std::string name = e.path().filename();
+      if (name.rfind(".delegate-versions", 0) != 0) left.push_back(name);
+    }
+    EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left);
   }
 
   // Lines of the fake delegate's log that record `verb`.
@@ -145,15 +157,17 @@ TEST_F(AttachE2e, TwoDefaultRouteRequestsFailBeforeTouchingTheNode) {
   node_.write_nad("default", "mv2", node_.macvlan_config("10.233.0.0/24"));
   select(R"([{"name": "mv1", "default-route": ["10.232.0.1"]},
              {"name": "mv2", "default-route": ["10.233.0.1"]}])");
-  auto add = node_.run("ADD", "c1", pod_.path(), node_.meta_config());
-  expect_rejected(add, 7, {"default-route", "default/mv1", "default/mv2"});
+  const json meta = node_.meta_config();
+  auto add = node_.run("ADD", "c1", pod_.path(), meta);
+  expect_rejected(add, 7, {"default-route", "default/mv1", "default/mv2"}, meta);
 }
 
 TEST_F(AttachE2e, IpsRequestWithoutTheCapabilityIsRefused) {
   node_.write_nad("default", "mv1", node_.macvlan_config("10.232.0.0/24"));
   select(R"([{"name": "mv1", "ips": ["10.232.0.77/24"]}])");
-  auto add = node_.run("ADD", "c1", pod_.path(), node_.meta_config());
-  expect_rejected(add, 2, {"\"ips\"", "default/mv1", "10.232.0.77/24"});
+  const json meta = node_.meta_config();
+  auto add = node_.run("ADD", "c1", pod_.path(), meta);
+  expect_rejected(add, 2, {"\"ips\"", "default/mv1", "10.232.0.77/24"}, meta);
 }
 
 TEST_F(AttachE2e, IpsRequestWithTheCapabilityIsHonoured) {
@@ -192,7 +206,7 @@ class IsolationE2e : public AttachE2e {
 TEST_F(IsolationE2e, PodMayNotUseAnotherNamespacesNad) {
   select("b/net", "a");
   auto add = node_.run("ADD", "c1", pod_.path(), meta_, "a");
-  expect_rejected(add, 7, {"b/net", "\"a\""});
+  expect_rejected(add, 7, {"b/net", "\"a\""}, meta_, "a");
 }
 
 TEST_F(IsolationE2e, PodMayUseAGlobalNad) {
