@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cni/error.h"
+#include "cni/netns.h"
 #include "cni/version.h"
 #include "plugin/default_route.h"
 #include "plugin/interrupt.h"
@@ -34,6 +35,22 @@ struct UndoOutcome {
     return s;
   }
 };
+
+// The netns a DEL hands its delegates: "" when the namespace is gone, as a runtime passes it
+// then. The reference plugins fail on a path that is no longer an nsfs mount (the empty file
+// left after an unmount), although there is nothing left in it to clean up.
+std::string netns_for_del(const std::string& path) {
+  if (path.empty()) return path;
+  try {
+    cni::Netns::open(path);
+  } catch (const cni::NetnsGoneError& e) {
+    spdlog::info("{}; deleting with an empty CNI_NETNS", e.msg());
+    return "";
+  } catch (const cni::Error&) {
+    // Not provably gone (e.g. permissions): let the delegates see the path and report.
+  }
+  return path;
+}
 
 // DELs every attachment the record says was started or added, newest first, in `netns`.
 // Each one that succeeds goes back to kPending, so the record always says what is owed.
@@ -267,7 +284,7 @@ void MetaPlugin::del(const cni::Request& req) {
   const std::string& cid = req.invocation.container_id;
   Journal::Lock lock = s.journal().lock(cid, true);
   JournalRecord rec = record_for_del(s);
-  UndoOutcome out = undo_attachments(s, rec, req.invocation.netns);
+  UndoOutcome out = undo_attachments(s, rec, netns_for_del(req.invocation.netns));
   if (out.failures.empty()) {
     s.journal().remove(cid);
     s.journal().remove_lock_file(cid);
@@ -354,7 +371,7 @@ void MetaPlugin::gc(const cni::Request& req) {
         }
         continue;
       }
-      UndoOutcome out = undo_attachments(s, *rec, rec->netns);
+      UndoOutcome out = undo_attachments(s, *rec, netns_for_del(rec->netns));
       if (out.failures.empty()) {
         s.journal().remove(cid);
         s.journal().remove_lock_file(cid);  // as DEL does: nothing of the container is left

@@ -137,6 +137,16 @@ TEST_F(DelE2e, NetnsAlreadyDeleted) {
   expect_clean(false);
 }
 
+// A runtime that unmounted the netns but left its (now empty) file behind.
+TEST_F(DelE2e, NetnsUnmountedWithItsFileLeft) {
+  ASSERT_NO_FATAL_FAILURE(add());
+  ASSERT_EQ(run_shell("umount " + pod_.path()), 0);
+  ASSERT_TRUE(std::filesystem::exists(pod_.path()));
+  auto out = del(pod_.path(), meta_);
+  ASSERT_EQ(out.exit_code, 0) << out.out << out.err;
+  expect_clean(false);
+}
+
 TEST_F(DelE2e, MissingJournalIsRebuiltFromPodDir) {
   ASSERT_NO_FATAL_FAILURE(add());
   std::filesystem::remove(journal());

@@ -138,5 +138,20 @@ TEST_F(VerbsE2e, GcRemovesWhatTheValidListOmits) {
   EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left);
 }
 
+// GC's usual case: the runtime unmounted the stale pod's netns long ago, leaving its file.
+TEST_F(VerbsE2e, GcOfAContainerWhoseNetnsIsGone) {
+  const json meta = node_.meta_config({{"cniVersion", "1.1.0"}});
+  ASSERT_NO_FATAL_FAILURE(add("c1", pod_, meta));
+  ASSERT_EQ(run_shell("umount " + pod_.path()), 0);
+
+  json gc_meta = meta;
+  gc_meta["cni.dev/valid-attachments"] = json::array();
+  auto gc = run_node_verb("GC", gc_meta);
+  ASSERT_EQ(gc.exit_code, 0) << gc.out << gc.err;
+  EXPECT_TRUE(node_.held_addresses().empty()) << ::testing::PrintToString(node_.held_addresses());
+  EXPECT_FALSE(std::filesystem::exists(node_.journal_dir() + "/c1"));
+  EXPECT_EQ(node_.bridge_ports(), 0);
+}
+
 }  // namespace
 }  // namespace cnimux_test
