@@ -2,6 +2,8 @@
 // STATUS over the journal.
 #include "plugin/meta_plugin.h"
 
+#include <string.h>
+
 #include <set>
 #include <spdlog/spdlog.h>
 
@@ -131,10 +133,15 @@ JournalRecord new_record(Session& s, const std::optional<PodInfo>& pod, const Pl
   return rec;
 }
 
+std::string interruption(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return "interrupted by " +
+         (abbrev ? "SIG" + std::string(abbrev) : "signal " + std::to_string(sig));
+}
+
 void check_interrupted() {
-  if (int sig = InterruptGuard::received()) {
-    throw cni::Error(cni::kTryAgainLater, "interrupted by signal " + std::to_string(sig));
-  }
+  if (int sig = InterruptGuard::received())
+    throw cni::Error(cni::kTryAgainLater, interruption(sig));
 }
 
 // Runs every attachment in order. Each start is durable before its delegate runs, and each
@@ -149,6 +156,12 @@ void run_attachments(Session& s, JournalRecord& rec) {
       a.result = r.to_json(cni::latest_version());
       a.state = AttachmentState::kAdded;
     } catch (const cni::Error& e) {
+      // A delegate our signal handler stopped failed because of the signal, not on its own:
+      // report the interruption (as between attachments), with the delegate's words as details.
+      if (int sig = InterruptGuard::received()) {
+        throw cni::Error(cni::kTryAgainLater, describe(a.planned) + ": " + interruption(sig),
+                         e.msg());
+      }
       throw cni::Error(e.code(), describe(a.planned) + ": " + e.msg(), e.details());
     }
   }
