@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -227,8 +228,9 @@ class E2eNode {
   }
   // stdout of `cmd` (no single quotes) run inside `ns`.
   static std::string output_in(const TestNetns& ns, const std::string& cmd) {
-    static int seq = 0;
-    const std::string file = "/tmp/cnimux-out-" + std::to_string(getpid()) + "-" + std::to_string(++seq);
+    static std::atomic<int> seq{0};
+    const std::string file =
+        "/tmp/cnimux-out-" + std::to_string(getpid()) + "-" + std::to_string(++seq);
     ns.exec(cmd + " > " + file + " 2>/dev/null");
     std::ifstream in(file);
     std::string text(std::istreambuf_iterator<char>(in), {});
@@ -258,7 +260,8 @@ class E2eNode {
     std::vector<std::string> out;
     std::istringstream lines(output_in(ns, "ip -4 route show"));
     for (std::string line; std::getline(lines, line);) {
-      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
+        line.pop_back();
       if (!line.empty()) out.push_back(line);
     }
     return out;
