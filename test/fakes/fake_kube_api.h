@@ -117,6 +117,10 @@ class FakeKubeApi {
   }
   // The next `n` Kubernetes requests get `status`, then the mode applies again.
   void fail_next(int n, int status = 500) { control({{"fail_next", n}, {"fail_status", status}}); }
+  // Every request with one of these methods (e.g. {"PATCH"}) gets `status`; {} clears it.
+  void fail_methods(const std::vector<std::string>& methods, int status = 500) {
+    control({{"fail_methods", methods}, {"fail_status", status}});
+  }
   void set_tokens(const std::vector<std::string>& tokens) { control({{"tokens", tokens}}); }
   void add_pod(const nlohmann::json& pod) { control({{"add_pods", {pod}}}); }
   void add_nad(const nlohmann::json& nad) { control({{"add_nads", {nad}}}); }

@@ -17,8 +17,9 @@ Control (no auth, never logged, never affected by modes):
   GET  /_control  -> the current switches
   POST /_control  with a JSON object holding any of:
        mode ("normal", "404", "500", "slow", "hang"), delay_ms, fail_next (answer the next N
-       Kubernetes requests with fail_status, default 500), fail_status, tokens (the accepted
-       bearer tokens), add_pods, add_nads (lists of objects), clear_log (bool).
+       Kubernetes requests with fail_status, default 500), fail_status, fail_methods (answer
+       every request whose method is listed, e.g. ["PATCH"], with fail_status), tokens (the
+       accepted bearer tokens), add_pods, add_nads (lists of objects), clear_log (bool).
 
 Every Kubernetes request is appended to the log file as one JSON line:
   {"seq", "conn", "method", "path", "query", "body", "auth", "content_type"}
@@ -113,6 +114,7 @@ class Store:
         self.delay_ms = delay_ms
         self.fail_next = 0
         self.fail_status = 500
+        self.fail_methods = []
         self.version = itertools.count(1000)
 
     def add(self, obj):
@@ -156,6 +158,8 @@ class Store:
         self.delay_ms = int(cmd.get("delay_ms", self.delay_ms))
         self.fail_next = int(cmd.get("fail_next", self.fail_next))
         self.fail_status = int(cmd.get("fail_status", self.fail_status))
+        if "fail_methods" in cmd:
+            self.fail_methods = [str(m).upper() for m in cmd["fail_methods"]]
         if "tokens" in cmd:
             self.tokens = list(cmd["tokens"])
         for obj in cmd.get("add_pods", []):
@@ -166,7 +170,7 @@ class Store:
 
     def switches(self):
         return {"mode": self.mode, "delay_ms": self.delay_ms, "fail_next": self.fail_next,
-                "fail_status": self.fail_status, "pods": len(self.pods), "nads": len(self.nads)}
+                "fail_status": self.fail_status, "fail_methods": self.fail_methods, "pods": len(self.pods), "nads": len(self.nads)}
 
 
 class RequestLog:
@@ -246,7 +250,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.log.write({"conn": self.conn_id, "method": method, "path": url.path,
                                "query": url.query, "body": body, "auth": auth is not None,
                                "content_type": self.headers.get("Content-Type", "")})
-        injected = self.injected_status()
+        injected = self.injected_status(method)
         if injected is not None:
             return self.send_json(injected, status_object(injected, "injected failure"))
         if not self.authorized(auth):
@@ -256,11 +260,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, KeyError, IndexError, TypeError) as e:
             self.send_json(400, status_object(400, "bad request: %s" % e))
 
-    def injected_status(self):
+    def injected_status(self, method):
         """Applies the switches: None to answer normally, else the status to answer with."""
         store = self.server.store
         with store.lock:
             mode, delay_ms = store.mode, store.delay_ms
+            if method in store.fail_methods:
+                return store.fail_status
             if store.fail_next > 0:
                 store.fail_next -= 1
                 return store.fail_status
