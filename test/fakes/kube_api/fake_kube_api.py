@@ -170,7 +170,8 @@ class Store:
 
     def switches(self):
         return {"mode": self.mode, "delay_ms": self.delay_ms, "fail_next": self.fail_next,
-                "fail_status": self.fail_status, "fail_methods": self.fail_methods, "pods": len(self.pods), "nads": len(self.nads)}
+                "fail_status": self.fail_status, "fail_methods": self.fail_methods,
+                "pods": len(self.pods), "nads": len(self.nads)}
 
 
 class RequestLog:
