@@ -99,6 +99,9 @@ struct ApiFault {
   const char* pod_name;
   int expected_code;
   const char* msg_part;
+  // The runtime passes the pod's annotations (containerd's CRI key), so cnimux reads only
+  // NADs from the API; the value is the networks annotation.
+  const char* cri_networks = nullptr;
 };
 
 void PrintTo(const ApiFault& f, std::ostream* os) {
@@ -134,6 +137,15 @@ const ApiFault kApiFaults[] = {
        return api.write_kubeconfig({.token = "not-the-token"});
      },
      "web", 120, "HTTP 401"},
+    {"nadGetError500",
+     [](fakes::FakeKubeApi& api, const E2eNode&) {
+       api.set_mode("500");
+       return api.dir() + "/kubeconfig";
+     },
+     "web", 120, "network-attachment-definitions/n1", "n1,n2"},
+    {"nadMissing",
+     [](fakes::FakeKubeApi& api, const E2eNode&) { return api.dir() + "/kubeconfig"; }, "web", 7,
+     "default/n3", "n1,n3"},
     {"podMissing",
      [](fakes::FakeKubeApi& api, const E2eNode&) { return api.dir() + "/kubeconfig"; }, "ghost",
      121, "not found"},
@@ -144,7 +156,11 @@ class ApiFailure : public ApiFixture, public ::testing::WithParamInterface<ApiFa
 TEST_P(ApiFailure, AddFailsBeforeTouchingTheNode) {
   const ApiFault& fault = GetParam();
   api_.write_kubeconfig();
-  const json m = meta(fault.arrange(api_, node_));
+  json m = meta(fault.arrange(api_, node_));
+  if (fault.cri_networks) {
+    m["runtimeConfig"] = {{"io.kubernetes.cri.pod-annotations",
+                           {{"k8s.v1.cni.cncf.io/networks", fault.cri_networks}}}};
+  }
 
   auto add = node_.run("ADD", "ca1", pod_.path(), m, "default", fault.pod_name);
   EXPECT_EQ(add.exit_code, 1) << add.out << add.err;

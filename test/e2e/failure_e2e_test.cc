@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -23,12 +24,14 @@ void PrintTo(const Fault& f, std::ostream* os) {
 }
 
 const Fault kFaults[] = {
-    {"error", 11, "fake failure"},          // the delegate's own error object
-    {"hang", 101, "timed out"},             // past delegateTimeout
-    {"segv", 100, "SIGSEGV"},               // killed by a signal
-    {"garbage", 6, "not one JSON object"},  // non-JSON on stdout
-    {"nothing", 6, "printed no result"},    // exit 0 without a result
-    {"two", 6, "not one JSON object"},      // two objects on stdout
+    {"error", 11, "fake failure"},           // the delegate's own error object
+    {"hang", 101, "timed out"},              // past delegateTimeout
+    {"segv", 100, "SIGSEGV"},                // killed by a signal
+    {"garbage", 6, "not one JSON object"},   // non-JSON on stdout
+    {"nothing", 6, "printed no result"},     // exit 0 without a result
+    {"two", 6, "not one JSON object"},       // two objects on stdout
+    {"flood", 6, "output exceeds"},          // more than 1 MiB on stdout
+    {"stderr", 100, "fake stderr failure"},  // exit 1, only stderr
 };
 
 const char* const kIfnames[] = {"eth0", "net1", "net2"};
@@ -132,6 +135,40 @@ INSTANTIATE_TEST_SUITE_P(EachFault, ClusterNetworkFailure, ::testing::ValuesIn(k
                          [](const ::testing::TestParamInfo<Fault>& info) {
                            return std::string(info.param.mode);
                          });
+
+// A rollback that cannot undo everything says so, keeps the ADD's own error code, and leaves
+// the unfinished part in the journal for DEL, which reports the same failure instead of
+// claiming success.
+TEST(RollbackFailure, IsReportedAndStaysOwed) {
+  E2eNode node("r");
+  TestNetns pod("r");
+  write_plan(node, 2, {{"add", "error"}, {"del", "error"}, {"code", 11}, {"msg", "stuck"}});
+  const json meta = node.meta_config();
+
+  auto add = node.run("ADD", "cr1", pod.path(), meta);
+  EXPECT_EQ(add.exit_code, 1) << add.out << add.err;
+  json err;
+  ASSERT_NO_THROW(err = add.json()) << add.out;
+  EXPECT_EQ(err.value("code", 0), 11) << err.dump();
+  const std::string details = err.value("details", "");
+  EXPECT_NE(details.find("(eth0)"), std::string::npos) << details;  // undone
+  EXPECT_NE(details.find("(net1)"), std::string::npos) << details;  // undone
+  EXPECT_NE(details.find("failed: network \"default/n2\" (net2)"), std::string::npos) << details;
+  EXPECT_TRUE(E2eNode::links_in(pod).empty());
+  EXPECT_TRUE(node.held_addresses().empty());
+  const json journal = json::parse(node.read("journal/cr1"), nullptr, false);
+  ASSERT_TRUE(journal.is_object()) << node.read("journal/cr1");
+  EXPECT_EQ(journal["attachments"][0]["state"], "pending");
+  EXPECT_EQ(journal["attachments"][1]["state"], "pending");
+  EXPECT_EQ(journal["attachments"][2]["state"], "started");
+
+  auto del = node.run("DEL", "cr1", pod.path(), meta);
+  EXPECT_EQ(del.exit_code, 1) << del.out << del.err;
+  ASSERT_NO_THROW(EXPECT_NE(del.json().value("msg", "").find("(net2)"), std::string::npos))
+      << del.out;
+  EXPECT_TRUE(std::filesystem::exists(node.journal_dir() + "/cr1"));
+  EXPECT_EQ(node.fake_calls(), (std::vector<std::string>{"ADD net2", "DEL net2", "DEL net2"}));
+}
 
 }  // namespace
 }  // namespace cnimux_test
