@@ -219,7 +219,7 @@ cni::Result make_result(const IpamConfig& cfg, const std::vector<Allocation>& al
     r.ips.push_back(ip);
   }
   r.routes = cfg.routes;
-  r.dns = cfg.dns;
+  r.dns = effective_dns(cfg);
   return r;
 }
 

@@ -61,7 +61,8 @@ class Allocator {
 };
 
 // The IPAM result: for each allocation its address with the subnet's prefix and the range's
-// gateway, plus cfg's routes and dns. No interfaces (an IPAM result has none).
+// gateway, plus cfg's routes and DNS (effective_dns). No interfaces (an IPAM result has
+// none).
 cni::Result make_result(const IpamConfig& cfg, const std::vector<Allocation>& allocations);
 
 }  // namespace ipam

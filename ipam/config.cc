@@ -1,7 +1,8 @@
 // Parsing and validation of the cnimux-ipam configuration (host-local's keys plus ours).
 #include "ipam/config.h"
 
-#include <spdlog/spdlog.h>
+#include <fstream>
+#include <sstream>
 
 #include "cni/error.h"
 
@@ -289,10 +290,34 @@ IpamConfig parse_ipam_config(const nlohmann::json& netconf) {
   cfg.sticky = opt_bool(ipam, "sticky", "ipam");
   cfg.requested = parse_requests(netconf);
   cfg.pod_ref = parse_pod_ref(netconf);
-  if (ipam.contains("resolvConf")) {
-    spdlog::info("ipam.resolvConf is ignored by cnimux-ipam; use ipam.dns");
-  }
+  cfg.resolv_conf = opt_string(ipam, "resolvConf", "ipam");
   return cfg;
+}
+
+cni::Dns effective_dns(const IpamConfig& cfg) {
+  cni::Dns dns;
+  if (!cfg.resolv_conf.empty()) {
+    std::ifstream in(cfg.resolv_conf);
+    if (!in) bad_value("ipam.resolvConf", cfg.resolv_conf, "cannot be read");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream words(line);
+      std::string key, word;
+      words >> key;
+      std::vector<std::string> values;
+      while (words >> word) values.push_back(word);
+      if (values.empty()) continue;
+      if (key == "nameserver") dns.nameservers.push_back(values.front());
+      if (key == "domain") dns.domain = values.front();
+      if (key == "search") dns.search = values;
+      if (key == "options") dns.options.insert(dns.options.end(), values.begin(), values.end());
+    }
+  }
+  if (!cfg.dns.nameservers.empty()) dns.nameservers = cfg.dns.nameservers;
+  if (!cfg.dns.domain.empty()) dns.domain = cfg.dns.domain;
+  if (!cfg.dns.search.empty()) dns.search = cfg.dns.search;
+  if (!cfg.dns.options.empty()) dns.options = cfg.dns.options;
+  return dns;
 }
 
 std::vector<Address> parse_ip_list(std::string_view value) {

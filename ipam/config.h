@@ -47,6 +47,7 @@ struct IpamConfig {
   std::vector<Prefix> exclude;  // never handed out (bare addresses become /32 or /128)
   std::vector<cni::Route> routes;
   cni::Dns dns;
+  std::string resolv_conf;  // host-local's resolvConf: a resolv.conf file read at ADD
   StoreConfig store;
   bool sticky = false;  // bind addresses to the pod's identity instead of the container
   // Requested addresses, from runtimeConfig.ips and args.cni.ips (callers add CNI_ARGS IP=).
@@ -59,6 +60,11 @@ struct IpamConfig {
 // the IPAM settings). Error(kInvalidConfig) names the field and value, e.g.
 // `ipam.ranges[0][1].rangeStart "10.2.0.9": not in subnet 10.1.0.0/24`.
 IpamConfig parse_ipam_config(const nlohmann::json& netconf);
+
+// The result's DNS: the entries of `resolv_conf` (nameserver, domain, search and options
+// lines, as host-local reads them), each field overridden by `dns` when that sets it.
+// Error(kInvalidConfig) naming ipam.resolvConf when the file cannot be read.
+cni::Dns effective_dns(const IpamConfig& cfg);
 
 // Parses a CNI_ARGS "IP=" value: addresses separated by ',', each optionally with a
 // prefix length that is ignored. Error(kInvalidEnvironment) names a bad entry.

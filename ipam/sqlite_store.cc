@@ -385,6 +385,11 @@ void SqliteStore::create_schema() {
   cni::ScopeGuard rollback([this] { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); });
   exec(kSchema, "create schema");
   exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str(), "set schema version");
+  // Also readable with plain SQL, for operators (docs/operations.md).
+  exec(("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '" +
+        std::to_string(kSchemaVersion) + "')")
+           .c_str(),
+       "record schema version");
   exec("COMMIT", "commit schema");
   rollback.commit();
 }

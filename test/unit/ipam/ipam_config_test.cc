@@ -2,8 +2,11 @@
 // name the offending field.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "cni/error.h"
 #include "ipam/config.h"
+#include "ipam_test_util.h"
 
 namespace ipam {
 namespace {
@@ -163,6 +166,32 @@ TEST(IpamConfigTest, MissingIpamAndBadRequestsAreErrors) {
   auto [code, msg] = parse_error(j);
   EXPECT_EQ(code, cni::kInvalidConfig);
   EXPECT_NE(msg.find("runtimeConfig.ips \"not-an-ip\""), std::string::npos) << msg;
+}
+
+TEST(IpamConfigTest, ResolvConfFillsDnsAndDnsOverridesIt) {
+  ipam_test::TempDir dir;
+  {
+    std::ofstream f(dir.file("resolv.conf"));
+    f << "# comment\nnameserver 10.0.0.53\nnameserver 10.0.0.54\ndomain corp.example\n"
+         "search a.example b.example\noptions ndots:2 edns0\n";
+  }
+  json j = conf({{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+                 {"resolvConf", dir.file("resolv.conf")},
+                 {"dns", {{"domain", "cluster.local"}}}});
+  cni::Dns dns = effective_dns(parse_ipam_config(j));
+  EXPECT_EQ(dns.nameservers, (std::vector<std::string>{"10.0.0.53", "10.0.0.54"}));
+  EXPECT_EQ(dns.domain, "cluster.local");
+  EXPECT_EQ(dns.search, (std::vector<std::string>{"a.example", "b.example"}));
+  EXPECT_EQ(dns.options, (std::vector<std::string>{"ndots:2", "edns0"}));
+  j["ipam"]["resolvConf"] = dir.file("missing.conf");
+  auto cfg = parse_ipam_config(j);  // read at ADD, not at parse: DEL never needs it
+  try {
+    effective_dns(cfg);
+    FAIL() << "missing resolvConf accepted";
+  } catch (const cni::Error& e) {
+    EXPECT_EQ(e.code(), cni::kInvalidConfig);
+    EXPECT_NE(e.msg().find("ipam.resolvConf"), std::string::npos) << e.msg();
+  }
 }
 
 TEST(IpListTest, ParsesCniArgsIpValues) {
