@@ -28,7 +28,6 @@ enum ErrorCode : int {
   kIpamAddressTaken = 111,   // a requested address is held by another owner
   kKubeApiFailure = 120,     // the Kubernetes API could not be reached or answered wrong
   kPodNotFound = 121,        // the pod named in CNI_ARGS does not exist
-  kRollbackFailed = 130,     // ADD failed and the rollback also failed (details say what)
 };
 
 class Error : public std::runtime_error {

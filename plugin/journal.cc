@@ -216,22 +216,35 @@ Journal::Lock::~Lock() {
   if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
 }
 
-Journal::Lock Journal::lock(const std::string& container_id, bool wait) const {
-  ensure_usable();
-  const std::string path = path_for(container_id) + kLockSuffix;
+namespace {
+
+// Opens (creating) `path` and flocks it; an empty Lock when `wait` is false and it is busy.
+Journal::Lock flock_file(const std::string& path, int operation, bool wait) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) throw cni::Error(cni::kIoFailure, "journal: cannot open lock " + path + ": " + errno_text());
   int rc;
   do {
-    rc = ::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB));
+    rc = ::flock(fd, operation | (wait ? 0 : LOCK_NB));
   } while (rc != 0 && errno == EINTR);
   if (rc != 0) {
     int err = errno;
     ::close(fd);
-    if (err == EWOULDBLOCK) return Lock();
+    if (err == EWOULDBLOCK) return Journal::Lock();
     throw cni::Error(cni::kIoFailure, "journal: cannot lock " + path + ": " + std::strerror(err));
   }
-  return Lock(fd);
+  return Journal::Lock(fd);
+}
+
+}  // namespace
+
+Journal::Lock Journal::lock(const std::string& container_id, bool wait) const {
+  ensure_usable();
+  return flock_file(path_for(container_id) + kLockSuffix, LOCK_EX, wait);
+}
+
+Journal::Lock Journal::gc_fence(bool exclusive) const {
+  ensure_usable();
+  return flock_file(dir_ + "/.gc.lock", exclusive ? LOCK_EX : LOCK_SH, true);
 }
 
 void Journal::remove_lock_file(const std::string& container_id) const {

@@ -92,6 +92,10 @@ class Journal {
     int fd_ = -1;
   };
   Lock lock(const std::string& container_id, bool wait) const;
+  // Fences ADD against GC: every ADD holds cniDir/.gc.lock shared for its whole run, and GC
+  // holds it exclusively, so a forwarded GC never sees an address allocated by an ADD that
+  // its list of journals predates. Always waits.
+  Lock gc_fence(bool exclusive) const;
   // Removes the lock file; call only while holding the lock, after the journal is gone.
   void remove_lock_file(const std::string& container_id) const;
 

@@ -168,14 +168,17 @@ void run_attachments(Session& s, JournalRecord& rec) {
   check_interrupted();
 }
 
+// Writes network-status to the pod (one PATCH). It is logged too, so a node without an API
+// server still shows what the pod got.
 void publish_status(Session& s, const JournalRecord& rec) {
-  if (rec.pod_namespace.empty() || rec.pod_name.empty()) return;
-  KubeClient* kube = s.kube();
-  if (!kube) return;
   json entries = json::array();
   for (const auto& a : rec.attachments) {
     entries.push_back(network_status_entry(a.planned, cni::Result::from_json(a.result, "")));
   }
+  spdlog::info("network-status of {}/{}: {}", rec.pod_namespace, rec.pod_name, entries.dump());
+  if (rec.pod_namespace.empty() || rec.pod_name.empty()) return;
+  KubeClient* kube = s.kube();
+  if (!kube) return;
   try {
     kube->patch_pod_annotation(rec.pod_namespace, rec.pod_name, kNetworkStatusAnnotation,
                                entries.dump());
@@ -216,6 +219,7 @@ MetaPlugin::~MetaPlugin() = default;
 
 cni::Result MetaPlugin::add(const cni::Request& req) {
   Session s(req);
+  Journal::Lock fence = s.journal().gc_fence(false);
   Journal::Lock lock = s.journal().lock(req.invocation.container_id, true);
   if (auto recorded = resume_previous(s)) return *recorded;
   s.wait_until_ready();
@@ -356,53 +360,72 @@ ValidSet valid_attachments(const cni::NetConf& conf) {
   return valid;
 }
 
-// Collects, per network, the attachments that remain valid, to forward GC with.
-struct NetworkAttachments {
-  std::string conflist;
+// Forwarded GC is grouped by the network name the delegates see (the conflist's "name"):
+// an IPAM plugin keys allocations by that name, so its valid list must hold every attachment
+// using the name, whichever NAD namespace each came from. Distinct configs sharing a name
+// (two namespaces' NADs "mv1" with other subnets) each get the whole list.
+struct GcTarget {
+  std::set<std::string> conflists;
   json valid = json::array();
 };
+using GcTargets = std::map<std::string, GcTarget>;
+
+GcTarget& target_for(GcTargets& targets, const std::string& conflist) {
+  GcTarget& t = targets[json::parse(conflist).value("name", "")];
+  t.conflists.insert(conflist);
+  return t;
+}
+
+// One journaled container: still valid, it is listed for the forwarded GC; stale, its
+// attachments are undone and its files removed as DEL would.
+void collect_container(Session& s, const std::string& cid, const ValidSet& valid,
+                       GcTargets& targets, std::vector<std::string>& errors) {
+  Journal::Lock lock = s.journal().lock(cid, false);
+  if (!lock.held()) return;  // an ADD or DEL of this container is running right now
+  std::optional<JournalRecord> rec = s.journal().load(cid);
+  if (!rec) return;
+  if (valid.count({cid, rec->ifname})) {
+    for (const auto& a : rec->attachments) {
+      target_for(targets, a.planned.conflist)
+          .valid.push_back({{"containerID", cid}, {"ifname", a.planned.ifname}});
+    }
+    return;
+  }
+  UndoOutcome out = undo_attachments(s, *rec, netns_for_del(rec->netns));
+  if (out.failures.empty()) {
+    s.journal().remove(cid);
+    s.journal().remove_lock_file(cid);  // as DEL does: nothing of the container is left
+    return;
+  }
+  record_undo(s, *rec);
+  for (const auto& f : out.failures) errors.push_back(cid + ": " + f.msg());
+}
 
 }  // namespace
 
 void MetaPlugin::gc(const cni::Request& req) {
   Session s(req);
   const ValidSet valid = valid_attachments(req.conf);
-  std::map<std::string, NetworkAttachments> networks;
-  for (const auto& a : s.make_plan(std::nullopt).attachments) networks[a.network].conflist = a.conflist;
+  Journal::Lock fence = s.journal().gc_fence(true);  // no ADD allocates while GC runs
+  GcTargets targets;
+  for (const auto& a : s.make_plan(std::nullopt).attachments) target_for(targets, a.conflist);
   std::vector<std::string> errors;
   for (const std::string& cid : s.journal().list()) {
-    Journal::Lock lock = s.journal().lock(cid, false);
-    if (!lock.held()) continue;  // an ADD or DEL of this container is running right now
     try {
-      std::optional<JournalRecord> rec = s.journal().load(cid);
-      if (!rec) continue;
-      if (valid.count({cid, rec->ifname})) {
-        for (const auto& a : rec->attachments) {
-          auto& n = networks[a.planned.network];
-          if (n.conflist.empty()) n.conflist = a.planned.conflist;
-          n.valid.push_back({{"containerID", cid}, {"ifname", a.planned.ifname}});
-        }
-        continue;
-      }
-      UndoOutcome out = undo_attachments(s, *rec, netns_for_del(rec->netns));
-      if (out.failures.empty()) {
-        s.journal().remove(cid);
-        s.journal().remove_lock_file(cid);  // as DEL does: nothing of the container is left
-      } else {
-        record_undo(s, *rec);
-        for (const auto& f : out.failures) errors.push_back(cid + ": " + f.msg());
-      }
+      collect_container(s, cid, valid, targets, errors);
     } catch (const CorruptJournal& c) {
       errors.push_back("journal " + c.path + " is corrupt: " + c.reason);
     } catch (const std::exception& e) {
       errors.push_back(cid + ": " + e.what());
     }
   }
-  for (const auto& [name, n] : networks) {
-    try {
-      s.chain().gc(n.conflist, s.chain_context(""), n.valid);
-    } catch (const cni::Error& e) {
-      errors.push_back("network \"" + name + "\": " + e.msg());
+  for (const auto& [name, target] : targets) {
+    for (const auto& conflist : target.conflists) {
+      try {
+        s.chain().gc(conflist, s.chain_context(""), target.valid);
+      } catch (const cni::Error& e) {
+        errors.push_back("network \"" + name + "\": " + e.msg());
+      }
     }
   }
   if (errors.empty()) return;

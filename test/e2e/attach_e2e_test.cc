@@ -49,12 +49,8 @@ class AttachE2e : public ::testing::Test {
     auto del = node_.run("DEL", "c1", pod_.path(), meta, pod_ns);
     EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
     EXPECT_TRUE(node_.held_addresses().empty());
-    std::vector<std::string> left;
-    for (const auto& e : std::filesystem::directory_iterator(node_.journal_dir())) {
-      const std::string name = e.path().filename();
-      if (name.rfind(".delegate-versions", 0) != 0) left.push_back(name);
-    }
-    EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left);
+    EXPECT_TRUE(node_.container_files().empty())
+        << ::testing::PrintToString(node_.container_files());
   }
 
   // Lines of the fake delegate's log that record `verb`.

@@ -199,6 +199,16 @@ class E2eNode {
     }
     return out;
   }
+  // Files in cniDir that belong to a container (journals, lock files), leaving out the
+  // node-wide dotfiles (the delegate version cache, the GC fence).
+  std::vector<std::string> container_files() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(journal_dir())) {
+      const std::string name = e.path().filename();
+      if (name.empty() || name[0] != '.') out.push_back(name);
+    }
+    return out;
+  }
   // Host links enslaved to the cluster bridge (the host ends of pod veths).
   int bridge_ports() const {
     return run_shell("test -z \"$(ip -o link show master " + bridge_ + " 2>/dev/null)\"") == 0 ? 0 : 1;

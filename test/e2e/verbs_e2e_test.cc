@@ -130,12 +130,37 @@ TEST_F(VerbsE2e, GcRemovesWhatTheValidListOmits) {
   EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
   EXPECT_TRUE(node_.held_addresses().empty());
   // Neither the GC'd container nor the DELed one leaves a file in cniDir.
-  std::vector<std::string> left;
-  for (const auto& e : std::filesystem::directory_iterator(node_.journal_dir())) {
-    const std::string name = e.path().filename();
-    if (name.rfind(".delegate-versions", 0) != 0) left.push_back(name);
-  }
-  EXPECT_TRUE(left.empty()) << ::testing::PrintToString(left);
+  EXPECT_TRUE(node_.container_files().empty())
+      << ::testing::PrintToString(node_.container_files());
+}
+
+// NADs of two namespaces may share a config name ("mv1"), and that name is the network an
+// IPAM plugin keys allocations by. GC forwarded for one of them must still list the other's
+// attachments, or the other pod's address would be released under it.
+TEST_F(VerbsE2e, GcKeepsBothPodsOfSameNamedNadsInTwoNamespaces) {
+  TestNetns pod2("v3");
+  node_.write_nad("other", "mv1", node_.macvlan_config("10.233.0.0/24"));
+  node_.write_pod("other", "web2", "uid-3", {{"k8s.v1.cni.cncf.io/networks", "mv1"}});
+  const json meta = node_.meta_config({{"cniVersion", "1.1.0"}});
+  ASSERT_NO_FATAL_FAILURE(add("c1", pod_, meta));
+  auto add2 = node_.run("ADD", "c2", pod2.path(), meta, "other", "web2");
+  ASSERT_EQ(add2.exit_code, 0) << add2.out << add2.err;
+  const auto before = node_.held_addresses();
+  ASSERT_EQ(before.size(), 4u);
+
+  json gc_meta = meta;
+  gc_meta["cni.dev/valid-attachments"] = {{{"containerID", "c1"}, {"ifname", "eth0"}},
+                                          {{"containerID", "c2"}, {"ifname", "eth0"}}};
+  auto gc = run_node_verb("GC", gc_meta);
+  ASSERT_EQ(gc.exit_code, 0) << gc.out << gc.err;
+  const auto after = node_.held_addresses();
+  EXPECT_EQ(std::set<std::string>(after.begin(), after.end()),
+            std::set<std::string>(before.begin(), before.end()));
+  EXPECT_EQ(E2eNode::addresses_in(pod2, "net1").size(), 1u);
+
+  EXPECT_EQ(node_.run("DEL", "c1", pod_.path(), meta).exit_code, 0);
+  EXPECT_EQ(node_.run("DEL", "c2", pod2.path(), meta, "other", "web2").exit_code, 0);
+  EXPECT_TRUE(node_.held_addresses().empty());
 }
 
 // GC's usual case: the runtime unmounted the stale pod's netns long ago, leaving its file.
