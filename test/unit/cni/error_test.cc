@@ -18,7 +18,7 @@ TEST(Error, ToJsonHasTheSpecFields) {
 }
 
 TEST(Error, DetailsAppearOnlyWhenSet) {
-  Error e(kRollbackFailed, "ADD failed", "rollback: DEL of macvlan failed");
+  Error e(kDelegateFailed, "ADD failed", "rollback: DEL of macvlan failed");
   EXPECT_EQ(e.to_json("1.1.0")["details"], "rollback: DEL of macvlan failed");
   e.set_details("");
   EXPECT_FALSE(e.to_json("1.1.0").contains("details"));
