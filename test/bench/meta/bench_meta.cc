@@ -1,5 +1,6 @@
 // cnimux-bench-meta: ADD and DEL of a pod through cnimux versus calling its delegates
 // directly (bridge; bridge + macvlan + macvlan), with the same IPAM, printed as markdown.
+#include <sched.h>
 #include <signal.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -209,6 +210,16 @@ std::string load_average() {
   return one.empty() ? "?" : one;
 }
 
+// How this process (and every plugin it starts) is scheduled.
+std::string scheduling() {
+  const int policy = ::sched_getscheduler(0);
+  sched_param p{};
+  ::sched_getparam(0, &p);
+  if (policy == SCHED_FIFO) return "SCHED_FIFO priority " + std::to_string(p.sched_priority);
+  if (policy == SCHED_RR) return "SCHED_RR priority " + std::to_string(p.sched_priority);
+  return "SCHED_OTHER";
+}
+
 struct Report {
   std::vector<ScenarioResult> results;
   long own_peak_kb = 0, bridge_peak_kb = 0;
@@ -234,7 +245,8 @@ void print_rows(const ScenarioResult& r) {
 
 void print_report(const Options& o, const Report& rep) {
   std::cout << "Machine: " << machine() << "; load average " << rep.load_before << " before, "
-            << rep.load_after << " after; build type " << CNIMUX_BENCH_BUILD_TYPE << ".\n"
+            << rep.load_after << " after; " << scheduling() << "; build type "
+            << CNIMUX_BENCH_BUILD_TYPE << ".\n"
             << o.iterations << " ADD+DEL iterations per pod and side after " << o.warmup
             << " warm-up iterations, direct and cnimux interleaved. Times in ms, median / p90; "
                "overhead = cnimux − direct; ratio = cnimux / direct (medians); CPU = median "

@@ -15,8 +15,9 @@ struct Invocation {
 
 struct Measurement {
   double wall_ms = 0;  // fork() to the child being reaped
-  // User + system CPU of the process and of every descendant it reaped (wait4's rusage):
-  // unlike wall time, it hardly grows when other work competes for the CPUs.
+  // User + system CPU of the process and every descendant it reaped (wait4's rusage), plus
+  // the caller's own CPU for forking and reaping it: unlike wall time, it hardly grows when
+  // other work competes for the CPUs.
   double cpu_ms = 0;
   int exit_code = -1;  // -1 when a signal ended it
   std::string out;
