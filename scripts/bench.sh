@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every benchmark against one build tree and rewrites their tables in
+# docs/performance.md: the IPAM store (bench_ipam.sh) and the meta plugin (bench_meta.sh).
+# Usage: scripts/bench.sh [build-dir]   (`make bench` passes build-bench, a Release tree)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-build-bench}
+
+"$ROOT/scripts/bench_ipam.sh" "$BUILD" --write-docs
+echo
+"$ROOT/scripts/bench_meta.sh" "$BUILD" --write-docs
