@@ -80,10 +80,10 @@ Address pick_address(StoreTxn& txn, const IpamConfig& cfg, const RangeSetSpace& 
     return txn.scan_held(cfg.pool, f, t);
   });
   if (!found) {
-    throw cni::Error(cni::kIpamExhausted, "pool \"" + cfg.pool + "\" is exhausted: all " +
-                                              to_decimal(space.size()) +
-                                              " addresses of range set " + std::to_string(set) +
-                                              " (" + space.describe() + ") are allocated");
+    throw cni::Error(cni::kIpamExhausted,
+                     "pool \"" + cfg.pool + "\" is exhausted: all " + to_decimal(space.size()) +
+                         (space.size() == 1 ? " address" : " addresses") + " of range set " +
+                         std::to_string(set) + " (" + space.describe() + ") are allocated");
   }
   txn.set_cursor(cfg.pool, set, *found);
   return *found;

@@ -22,19 +22,23 @@ done
 WORK=$(mktemp -d /tmp/cxbench-ipam.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 mkdir "$WORK/run"
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 python3 "$ROOT/test/bench/ipam/ipam_bench.py" --ipam "$IPAM_BIN" --fill "$FILL_BIN" \
   --host-local "$HOST_LOCAL" --work "$WORK/run" --counts "${IPAM_BENCH_COUNTS:-100,10000,60000}" \
   --samples "${IPAM_BENCH_SAMPLES:-60}" >"$WORK/table.md"
+LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
 cat "$WORK/table.md"
 
 if [[ "$WRITE_DOCS" == --write-docs ]]; then
   DOC="$ROOT/docs/performance.md"
-  python3 - "$DOC" "$WORK/table.md" "$(nproc)" "$(date -u +%Y-%m-%d)" <<'PY'
+  python3 - "$DOC" "$WORK/table.md" "$(nproc)" "$(date -u +%Y-%m-%d)" "$LOAD_BEFORE" \
+    "$LOAD_AFTER" <<'PY'
 import re, sys
-doc, table, cpus, day = sys.argv[1:5]
+doc, table, cpus, day, load0, load1 = sys.argv[1:7]
 body = open(table).read().strip()
 block = (f"<!-- ipam-bench:begin (written by scripts/bench_ipam.sh --write-docs) -->\n"
-         f"Measured {day} with `make bench` on {cpus} CPUs.\n\n{body}\n<!-- ipam-bench:end -->")
+         f"Measured {day} by `scripts/bench_ipam.sh` (Release build) on {cpus} CPUs; "
+         f"load average {load0} before, {load1} after.\n\n{body}\n<!-- ipam-bench:end -->")
 text = open(doc).read()
 new = re.sub(r"<!-- ipam-bench:begin.*?<!-- ipam-bench:end -->", lambda _: block, text, flags=re.S)
 if new == text and "ipam-bench:begin" not in text:
