@@ -22,14 +22,6 @@ using Json = nlohmann::json;
   throw cni::Error(cni::kInvalidConfig, msg);
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) throw cni::Error(cni::kIoFailure, "cannot read \"" + p.string() + "\"");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string kind_of(const Json& doc) {
   auto it = doc.find("kind");
   return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -100,7 +92,7 @@ void collect(const Json& doc, const std::string& kind, const std::string& file,
 }
 
 std::vector<Json> documents(const fs::path& file) {
-  std::string text = read_file(file);
+  std::string text = read_config_file(file);
   if (file.extension() == ".json") {
     try {
       return {Json::parse(text)};
@@ -119,6 +111,14 @@ std::vector<Json> documents(const fs::path& file) {
 }
 
 }  // namespace
+
+std::string read_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw cni::Error(cni::kIoFailure, "cannot read \"" + path + "\"");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 nlohmann::json yaml_to_json(const std::string& yaml_text) {
   try {

@@ -21,6 +21,9 @@ enum class BadManifest {
 std::vector<std::pair<nlohmann::json, std::string>> load_manifests(
     const std::string& dir, const std::string& kind, BadManifest on_bad = BadManifest::kFail);
 
+// The whole text of a config or manifest file; cni::Error(kIoFailure) naming it otherwise.
+std::string read_config_file(const std::string& path);
+
 // Converts a YAML document to JSON: plain scalars become null, booleans and numbers where
 // YAML 1.2's core schema says so; quoted scalars stay strings.
 nlohmann::json yaml_to_json(const std::string& yaml_text);

@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cni/error.h"
 
@@ -19,14 +17,6 @@ using Json = nlohmann::json;
 
 [[noreturn]] void invalid(const std::string& msg) {
   throw cni::Error(cni::kInvalidConfig, msg);
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) throw cni::Error(cni::kIoFailure, "cannot read \"" + p.string() + "\"");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A string member, or `def` when it is absent or not a string.
@@ -215,7 +205,7 @@ std::optional<ResolvedNetwork> NadSource::find_in_conf_dir(const std::string& na
     for (const fs::path& f : files) {
       bool wanted = lists ? has_extension(f, {".conflist"}) : has_extension(f, {".conf", ".json"});
       if (!wanted) continue;
-      std::optional<Json> j = try_parse_json(read_file(f));
+      std::optional<Json> j = try_parse_json(read_config_file(f));
       if (!j || !j->is_object()) {
         spdlog::warn("skipping \"{}\" in confDir: not a JSON object", f.string());
         continue;
@@ -235,7 +225,7 @@ ResolvedNetwork NadSource::from_path(const std::string& path) const {
     std::string what = "config \"" + path + "\"";
     Json j;
     try {
-      j = Json::parse(read_file(path));
+      j = Json::parse(read_config_file(path));
     } catch (const Json::parse_error& e) {
       invalid(parse_error_text(what, e));
     }
@@ -246,7 +236,7 @@ ResolvedNetwork NadSource::from_path(const std::string& path) const {
   // The alphabetically first usable config, never cnimux's own (that would recurse).
   for (const fs::path& f : sorted_files(path)) {
     if (!has_extension(f, {".conf", ".conflist"})) continue;
-    std::optional<Json> j = try_parse_json(read_file(f));
+    std::optional<Json> j = try_parse_json(read_config_file(f));
     if (!j || !j->is_object()) {
       spdlog::warn("skipping \"{}\": not a JSON object", f.string());
       continue;
