@@ -35,7 +35,8 @@ import re, sys
 doc, table, day = sys.argv[1:4]
 body = open(table).read().strip()
 block = (f"<!-- meta-bench:begin (written by scripts/bench_meta.sh --write-docs) -->\n"
-         f"Measured {day} with `make bench`.\n\n{body}\n<!-- meta-bench:end -->")
+         f"Measured {day} by `scripts/bench_meta.sh` (which `make bench` runs).\n\n{body}\n"
+         f"<!-- meta-bench:end -->")
 text = open(doc).read()
 new = re.sub(r"<!-- meta-bench:begin.*?<!-- meta-bench:end -->", lambda _: block, text, flags=re.S)
 if new == text and "meta-bench:begin" not in text:
