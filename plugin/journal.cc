@@ -23,13 +23,18 @@ using nlohmann::json;
 constexpr const char* kLockSuffix = ".lock";
 constexpr const char* kTempSuffix = ".tmp";
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 const char* state_name(AttachmentState s) {
   switch (s) {
-    case AttachmentState::kPending: return "pending";
-    case AttachmentState::kStarted: return "started";
-    case AttachmentState::kAdded: return "added";
+    case AttachmentState::kPending:
+      return "pending";
+    case AttachmentState::kStarted:
+      return "started";
+    case AttachmentState::kAdded:
+      return "added";
   }
   return "pending";
 }
@@ -43,9 +48,12 @@ AttachmentState attachment_state_from(const std::string& s) {
 
 const char* state_name(JournalState s) {
   switch (s) {
-    case JournalState::kAdding: return "adding";
-    case JournalState::kComplete: return "complete";
-    case JournalState::kFailed: return "failed";
+    case JournalState::kAdding:
+      return "adding";
+    case JournalState::kComplete:
+      return "complete";
+    case JournalState::kFailed:
+      return "failed";
   }
   return "adding";
 }
@@ -87,11 +95,13 @@ JournalAttachment attachment_from_json(const json& j) {
 }
 
 // Writes `bytes` to `path` so that a reader sees either the old or the new file, never a
-// torn one, and the new one survives a crash once this returns.
-void write_file_durably(const std::string& dir, const std::string& path, const std::string& bytes) {
+// torn one; with `durable`, the new one also survives a power loss once this returns.
+void write_file_atomically(const std::string& dir, const std::string& path,
+                           const std::string& bytes, bool durable) {
   const std::string tmp = path + kTempSuffix;
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw cni::Error(cni::kIoFailure, "journal: cannot create " + tmp + ": " + errno_text());
+  if (fd < 0)
+    throw cni::Error(cni::kIoFailure, "journal: cannot create " + tmp + ": " + errno_text());
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -104,7 +114,7 @@ void write_file_durably(const std::string& dir, const std::string& path, const s
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((durable && ::fdatasync(fd) != 0) || ::close(fd) != 0) {
     std::string err = errno_text();
     ::unlink(tmp.c_str());
     throw cni::Error(cni::kIoFailure, "journal: cannot sync " + tmp + ": " + err);
@@ -114,6 +124,7 @@ void write_file_durably(const std::string& dir, const std::string& path, const s
     ::unlink(tmp.c_str());
     throw cni::Error(cni::kIoFailure, "journal: cannot rename " + tmp + ": " + err);
   }
+  if (!durable) return;
   // The rename itself is only durable once the directory entry is on disk.
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
@@ -123,7 +134,8 @@ void write_file_durably(const std::string& dir, const std::string& path, const s
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -148,7 +160,8 @@ JournalRecord journal_from_json(const json& j) {
   JournalRecord r;
   r.format_version = j.at("version").get<int>();
   if (r.format_version > kJournalFormatVersion || r.format_version < 1) {
-    throw std::runtime_error("unsupported journal format version " + std::to_string(r.format_version));
+    throw std::runtime_error("unsupported journal format version " +
+                             std::to_string(r.format_version));
   }
   r.container_id = j.at("containerID").get<std::string>();
   r.netns = j.value("netns", std::string());
@@ -192,9 +205,10 @@ std::optional<JournalRecord> Journal::load(const std::string& container_id) cons
   }
 }
 
-void Journal::save(const JournalRecord& record) const {
+void Journal::save(const JournalRecord& record, Sync sync) const {
   ensure_usable();
-  write_file_durably(dir_, path_for(record.container_id), to_json(record).dump());
+  write_file_atomically(dir_, path_for(record.container_id), to_json(record).dump(),
+                        sync == Sync::kDurable);
 }
 
 void Journal::remove(const std::string& container_id) const {
@@ -221,7 +235,8 @@ namespace {
 // Opens (creating) `path` and flocks it; an empty Lock when `wait` is false and it is busy.
 Journal::Lock flock_file(const std::string& path, int operation, bool wait) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) throw cni::Error(cni::kIoFailure, "journal: cannot open lock " + path + ": " + errno_text());
+  if (fd < 0)
+    throw cni::Error(cni::kIoFailure, "journal: cannot open lock " + path + ": " + errno_text());
   int rc;
   do {
     rc = ::flock(fd, operation | (wait ? 0 : LOCK_NB));
@@ -257,7 +272,8 @@ std::vector<std::string> Journal::list() const {
   if (!d) return ids;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (name.empty() || name[0] == '.' || ends_with(name, kLockSuffix) || ends_with(name, kTempSuffix)) {
+    if (name.empty() || name[0] == '.' || ends_with(name, kLockSuffix) ||
+        ends_with(name, kTempSuffix)) {
       continue;
     }
     ids.push_back(name);

@@ -3,12 +3,11 @@
 // killed: ADD writes it before the first delegate runs; DEL replays it in reverse.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "plugin/plan.h"
 
@@ -70,8 +69,20 @@ class Journal {
   // truncated, not an object, of a newer format, or of another container.
   std::optional<JournalRecord> load(const std::string& container_id) const;
 
-  // Durably replaces the container's journal with `record`. Throws cni::Error(kIoFailure).
-  void save(const JournalRecord& record) const;
+  // How a save reaches the disk. Every save is atomic (temp file + rename): a reader, or a
+  // cnimux started after this one was killed, sees the old record or the new one whole.
+  enum class Sync {
+    // fsync of the file and the directory: the record survives a power loss. Required
+    // before a delegate runs, so that what it may leave behind is always on record.
+    kDurable,
+    // No fsync. After a power loss the previous durable record stands; that is safe only for
+    // a save that claims less outstanding work than the record before it (an attachment
+    // finished, a rollback done), since replaying the older record merely repeats DELs.
+    kOrdered,
+  };
+
+  // Replaces the container's journal with `record`. Throws cni::Error(kIoFailure).
+  void save(const JournalRecord& record, Sync sync = Sync::kDurable) const;
 
   // Removes the container's journal; absent is fine.
   void remove(const std::string& container_id) const;

@@ -83,7 +83,8 @@ UndoOutcome undo_attachments(Session& s, JournalRecord& rec, const std::string& 
 void record_undo(Session& s, JournalRecord& rec) {
   rec.state = JournalState::kFailed;
   rec.result = nullptr;
-  s.journal().save(rec);
+  // An undo only ever shrinks what is owed, so the durable record before it stays correct.
+  s.journal().save(rec, Journal::Sync::kOrdered);
 }
 
 // Runs the ADD rollback when an ADD leaves its scope without commit(); the report lands in
@@ -235,7 +236,9 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
     publish_status(s, rec);
     rec.state = JournalState::kComplete;
     rec.result = rec.attachments.front().result;
-    s.journal().save(rec);
+    // Completion needs no fsync: after a power loss the durable record saying the last
+    // attachment "started" stands, and DEL or a repeated ADD replays it correctly.
+    s.journal().save(rec, Journal::Sync::kOrdered);
     rollback.commit();
   } catch (cni::Error& e) {
     e.set_details(e.details().empty() ? rollback_report : e.details() + "; " + rollback_report);
