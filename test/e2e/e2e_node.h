@@ -11,6 +11,7 @@
 #include <cctype>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <set>
@@ -49,6 +50,17 @@ inline bool wait_process_gone(pid_t pid, std::chrono::milliseconds limit = std::
   const auto until = std::chrono::steady_clock::now() + limit;
   while (process_alive(pid)) {
     if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+// Polls `done` until it holds or `limit` passes; returns its last answer. For what the kernel
+// finishes asynchronously, such as tearing down a deleted netns and the veth ends in it.
+inline bool eventually(const std::function<bool()>& done,
+                       std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) return done();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return true;
