@@ -132,30 +132,11 @@ for a in j["attachments"]:
 EOF
 }
 
-# The k8s.v1.cni.cncf.io/network-status value cnimux PATCHes when it has an API server,
-# rendered from the journal the same way plugin/network_status.cc builds it.
+# The k8s.v1.cni.cncf.io/network-status value of one container, as cnimux logged it
+# (plugin/network_status.cc builds it; with an API server it is also PATCHed onto the pod).
 network_status() {
-  "$PY" - "$1" <<'EOF'
-import json, sys
-j = json.load(open(sys.argv[1]))
-out = []
-for a in j["attachments"]:
-    r = a["result"]
-    ifs = r.get("interfaces", [])
-    idx = next((i for i, x in enumerate(ifs) if x.get("name") == a["ifname"] and x.get("sandbox")),
-               next((i for i, x in enumerate(ifs) if x.get("name") == a["ifname"]), -1))
-    e = {"name": a["network"], "interface": a["ifname"],
-         "ips": [ip["address"].split("/")[0] for ip in r.get("ips", [])
-                 if "interface" not in ip or idx < 0 or ip["interface"] == idx]}
-    if idx >= 0:
-        if ifs[idx].get("mac"): e["mac"] = ifs[idx]["mac"]
-        if ifs[idx].get("mtu"): e["mtu"] = ifs[idx]["mtu"]
-    e["default"] = a.get("defaultRoute", False)
-    if r.get("dns"): e["dns"] = r["dns"]
-    if a.get("gateways"): e["gateway"] = a["gateways"]
-    out.append(e)
-print(json.dumps(out, indent=2))
-EOF
+  grep -F "cid=$1 verb=ADD: network-status of " "$NODE/state/cnimux.log" | tail -n 1 |
+    sed -E 's/.*network-status of [^:]*: //' | "$PY" -m json.tool
 }
 
 # cnimux's log lines for one container and verb, shortened for the screen.
@@ -251,8 +232,8 @@ add_web() {
   held_addresses | indent
   say ""
   say "k8s.v1.cni.cncf.io/network-status, as cnimux PATCHes it onto the pod when an API server"
-  say "exists (here rendered from the journal; without an API there is nothing to PATCH):"
-  network_status "$NODE/state/$WEB_CID" | indent
+  say "exists (here taken from cnimux's log; without an API there is nothing to PATCH):"
+  network_status "$WEB_CID" | indent
   say ""
   say "cnimux's log for this ADD (logFile, logLevel debug): VERSION once per plugin binary"
   say "(cached in cniDir by path, size, mtime and inode), then each delegate's ADD in plan order:"
