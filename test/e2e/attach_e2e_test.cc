@@ -218,5 +218,23 @@ TEST_F(IsolationE2e, PodMayUseAGlobalNad) {
   EXPECT_TRUE(node_.held_addresses().empty());
 }
 
+// readinessindicatorfile: until the cluster network says it is ready, ADD fails with "try
+// again later" (code 11) and touches nothing; once the file exists, the same ADD succeeds.
+TEST_F(AttachE2e, WaitsForTheReadinessIndicatorFile) {
+  select("");
+  const std::string ready = node_.dir() + "/cluster-ready";
+  const json meta = node_.meta_config({{"readinessindicatorfile", ready}, {"apiTimeout", 0.3}});
+
+  auto early = node_.run("ADD", "c1", pod_.path(), meta);
+  EXPECT_NO_FATAL_FAILURE(expect_rejected(early, 11, {"readinessindicatorfile", ready}, meta));
+
+  E2eNode::write(ready, "");
+  auto add = node_.run("ADD", "c1", pod_.path(), meta);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_EQ(E2eNode::links_in(pod_), std::vector<std::string>{"eth0"});
+  EXPECT_EQ(node_.run("DEL", "c1", pod_.path(), meta).exit_code, 0);
+  EXPECT_TRUE(node_.held_addresses().empty());
+}
+
 }  // namespace
 }  // namespace cnimux_test
