@@ -54,10 +54,12 @@ std::string netns_for_del(const std::string& path) {
   return path;
 }
 
-// DELs every attachment the record says was started or added, newest first, in `netns`.
-// Each one that succeeds goes back to kPending, so the record always says what is owed.
-UndoOutcome undo_attachments(Session& s, JournalRecord& rec, const std::string& netns) {
+// DELs every attachment the record says was started or added, newest first, in `netns`
+// (handed to the delegates empty when it is gone). Each one that succeeds goes back to
+// kPending, so the record always says what is owed.
+UndoOutcome undo_attachments(Session& s, JournalRecord& rec, const std::string& netns_path) {
   UndoOutcome out;
+  const std::string netns = netns_for_del(netns_path);
   for (auto it = rec.attachments.rbegin(); it != rec.attachments.rend(); ++it) {
     if (it->state == AttachmentState::kPending) continue;
     ChainContext ctx = s.chain_context(it->planned.ifname);
@@ -304,7 +306,7 @@ void MetaPlugin::del(const cni::Request& req) {
   const std::string& cid = req.invocation.container_id;
   Journal::Lock lock = s.journal().lock(cid, true);
   JournalRecord rec = record_for_del(s);
-  UndoOutcome out = undo_attachments(s, rec, netns_for_del(req.invocation.netns));
+  UndoOutcome out = undo_attachments(s, rec, req.invocation.netns);
   if (out.failures.empty()) {
     s.journal().remove(cid);
     s.journal().remove_lock_file(cid);
@@ -394,7 +396,7 @@ void collect_container(Session& s, const std::string& cid, const ValidSet& valid
     }
     return;
   }
-  UndoOutcome out = undo_attachments(s, *rec, netns_for_del(rec->netns));
+  UndoOutcome out = undo_attachments(s, *rec, rec->netns);
   if (out.failures.empty()) {
     s.journal().remove(cid);
     s.journal().remove_lock_file(cid);  // as DEL does: nothing of the container is left
