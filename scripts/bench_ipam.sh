@@ -39,19 +39,7 @@ cat "$WORK/table.md"
 
 if [[ "$WRITE_DOCS" == --write-docs ]]; then
   DOC="$ROOT/docs/performance.md"
-  python3 - "$DOC" "$WORK/table.md" "$(nproc)" "$(date -u +%Y-%m-%d)" "$LOAD_BEFORE" \
-    "$LOAD_AFTER" "${PRIO[*]:-normal priority}" <<'PY'
-import re, sys
-doc, table, cpus, day, load0, load1, prio = sys.argv[1:8]
-body = open(table).read().strip()
-block = (f"<!-- ipam-bench:begin (written by scripts/bench_ipam.sh --write-docs) -->\n"
-         f"Measured {day} by `scripts/bench_ipam.sh` (Release build, `{prio}`) on {cpus} "
-         f"CPUs; load average {load0} before, {load1} after.\n\n{body}\n<!-- ipam-bench:end -->")
-text = open(doc).read()
-new = re.sub(r"<!-- ipam-bench:begin.*?<!-- ipam-bench:end -->", lambda _: block, text, flags=re.S)
-if new == text and "ipam-bench:begin" not in text:
-    sys.exit(f"{doc} has no ipam-bench markers; table not written")
-open(doc, "w").write(new)
-print(f"wrote the IPAM table into {doc}", file=sys.stderr)
-PY
+  "$ROOT/scripts/write_doc_section.py" "$DOC" ipam-bench scripts/bench_ipam.sh \
+    "Measured $(date -u +%Y-%m-%d) by \`scripts/bench_ipam.sh\` (Release build, \`${PRIO[*]:-normal priority}\`) on $(nproc) CPUs; load average $LOAD_BEFORE before, $LOAD_AFTER after." \
+    "$WORK/table.md"
 fi

@@ -30,18 +30,6 @@ cat "$TABLE"
 
 if [[ "$WRITE_DOCS" == --write-docs ]]; then
   DOC="$ROOT/docs/performance.md"
-  python3 - "$DOC" "$TABLE" "$(date -u +%Y-%m-%d)" <<'PY'
-import re, sys
-doc, table, day = sys.argv[1:4]
-body = open(table).read().strip()
-block = (f"<!-- meta-bench:begin (written by scripts/bench_meta.sh --write-docs) -->\n"
-         f"Measured {day} by `scripts/bench_meta.sh` (which `make bench` runs).\n\n{body}\n"
-         f"<!-- meta-bench:end -->")
-text = open(doc).read()
-new = re.sub(r"<!-- meta-bench:begin.*?<!-- meta-bench:end -->", lambda _: block, text, flags=re.S)
-if new == text and "meta-bench:begin" not in text:
-    sys.exit(f"{doc} has no meta-bench markers; table not written")
-open(doc, "w").write(new)
-print(f"wrote the meta-plugin table into {doc}", file=sys.stderr)
-PY
+  "$ROOT/scripts/write_doc_section.py" "$DOC" meta-bench scripts/bench_meta.sh \
+    "Measured $(date -u +%Y-%m-%d) by \`scripts/bench_meta.sh\` (which \`make bench\` runs)." "$TABLE"
 fi
