@@ -15,8 +15,14 @@
 //   legacy    (VERSION) prints an object without cniVersion.
 //   hang      starts a grandchild `sleep` (same process group), writes "<pid> <grandchild
 //             pid>" to fake.pidfile, then sleeps forever.
+//   waiter    like a plugin whose IPAM child waits on a lock: starts a grandchild (same process
+//             group, stdio on /dev/null) that blocks opening the fifo fake.fifo and, once a
+//             writer opens it, writes fake.marker; writes the pidfile as `hang` does, then
+//             sleeps forever, or with fake.exit true prints the ADD result and exits 0.
+//   fds       prints {"fds": [every open descriptor number]}, exit 0.
 // fake.log: every invocation appends "<VERB> <CNI_IFNAME> <CNI_CONTAINERID>\n".
 // Env FAKE_DELEGATE_SKIP_STDIN=1: exit at once without reading stdin, printing {} .
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -80,21 +86,62 @@ json cni_env() {
   return out;
 }
 
+void write_pidfile(const json& fake, pid_t grandchild) {
+  const std::string pidfile = fake.value("pidfile", "");
+  if (pidfile.empty()) return;
+  const std::string tmp = pidfile + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  write_fd(fd, std::to_string(::getpid()) + " " + std::to_string(grandchild) + "\n");
+  ::close(fd);
+  ::rename(tmp.c_str(), pidfile.c_str());  // readers see the whole line or nothing
+}
+
 [[noreturn]] void hang(const json& fake) {
   pid_t grandchild = ::fork();
   if (grandchild == 0) {
     ::execlp("sleep", "sleep", "100000", static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  const std::string pidfile = fake.value("pidfile", "");
-  if (!pidfile.empty()) {
-    const std::string tmp = pidfile + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    write_fd(fd, std::to_string(::getpid()) + " " + std::to_string(grandchild) + "\n");
-    ::close(fd);
-    ::rename(tmp.c_str(), pidfile.c_str());  // readers see the whole line or nothing
-  }
+  write_pidfile(fake, grandchild);
   while (true) ::pause();
+}
+
+// The grandchild of `waiter`: detached from our pipes (so our exit ends the run), it stays in
+// our process group and acts only once fake.fifo is opened for writing, as an IPAM plugin
+// commits an allocation once it gets its lock.
+[[noreturn]] void wait_then_mark(const json& fake) {
+  const int null = ::open("/dev/null", O_RDWR);
+  for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+  const int fifo = ::open(fake.value("fifo", "").c_str(), O_RDONLY);
+  if (fifo < 0) ::_exit(1);
+  const std::string marker = fake.value("marker", "");
+  const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  write_fd(fd, "committed after the wait\n");
+  ::_exit(0);
+}
+
+int waiter(const json& conf, const json& fake) {
+  pid_t grandchild = ::fork();
+  if (grandchild == 0) wait_then_mark(fake);
+  write_pidfile(fake, grandchild);
+  if (!fake.value("exit", false)) {
+    while (true) ::pause();
+  }
+  write_fd(1, add_result(conf, fake, true).dump());
+  return 0;
+}
+
+json open_fds() {
+  json out = json::array();
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return out;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const int fd = std::atoi(e->d_name);
+    if (fd != ::dirfd(dir)) out.push_back(fd);
+  }
+  ::closedir(dir);
+  return out;
 }
 
 int run_mode(const std::string& mode, const std::string& verb, const json& conf, const json& fake) {
@@ -123,6 +170,8 @@ int run_mode(const std::string& mode, const std::string& verb, const json& conf,
   if (mode == "env") return write_fd(1, json{{"env", cni_env()}}.dump()), 0;
   if (mode == "legacy") return write_fd(1, R"({"supportedVersions":["0.1.0"]})"), 0;
   if (mode == "hang") hang(fake);
+  if (mode == "waiter") return waiter(conf, fake);
+  if (mode == "fds") return write_fd(1, json{{"fds", open_fds()}}.dump()), 0;
   if (mode == "segv") {
     struct rlimit none {};
     ::setrlimit(RLIMIT_CORE, &none);
