@@ -1,5 +1,6 @@
 // Executes CNI plugin binaries with boost.process: lookup, environment, stdin, separate
-// stdout/stderr capture with size caps, a deadline that kills the process group, and reaping.
+// stdout/stderr capture with size caps, a process group led by a guard that kills it if we
+// die, a deadline that kills the group, and reaping.
 #include "cni/exec_delegate.h"
 
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include <thread>
 
 #include "cni/error.h"
+#include "cni/process.h"
 #include "cni/scope_guard.h"
 #include "cni/version.h"
 
@@ -96,11 +98,6 @@ std::string shorten(const std::string& s, size_t n) {
 
 std::string quote(const std::string& s, size_t n) {
   return json(shorten(s, n)).dump();
-}
-
-std::string signal_name(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
 }
 
 std::string join(const std::vector<std::string>& v, const std::string& sep) {
@@ -192,9 +189,10 @@ class SigpipeBlock {
 };
 
 // Runs in the forked child before exec: async-signal-safe calls only.
-void prepare_child(pid_t parent) {
-  ::setpgid(0, 0);                          // its own group, so a timeout kills grandchildren too
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);       // dies with us
+void prepare_child(pid_t parent, pid_t pgid) {
+  // The guard's group, so a timeout, a stop or our death kills grandchildren too.
+  if (::setpgid(0, pgid) != 0) ::_exit(127);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);       // dies with us at once; the guard does the rest
   if (::getppid() != parent) ::_exit(127);  // we died before prctl took effect
   sigset_t none;
   sigemptyset(&none);
@@ -217,19 +215,19 @@ struct Pipes {
   bp::async_pipe in, out, err;
 };
 
-// Starts `binary`; throws std::system_error with the exec errno. Never leaves a zombie:
-// a child whose exec failed is reaped here.
-bp::child spawn(const std::string& binary, char** envp, Pipes& p, RunningGroup& group) {
+// Starts `binary` in process group `pgid`; throws std::system_error with the exec errno.
+// Never leaves a zombie: a child whose exec failed is reaped here.
+bp::child spawn(const std::string& binary, char** envp, Pipes& p, pid_t pgid, RunningGroup& group) {
   const pid_t parent = ::getpid();
   std::error_code ec;
   bp::child c(
       bp::exe = binary, (bp::std_in < p.in), (bp::std_out > p.out), (bp::std_err > p.err),
       bp::error(ec), bp::extend::on_setup = [envp](auto& exec) { exec.env = envp; },
-      bp::extend::on_exec_setup = [parent](auto&) { prepare_child(parent); },
+      bp::extend::on_exec_setup = [parent, pgid](auto&) { prepare_child(parent, pgid); },
       bp::extend::on_success =
-          [&group](auto& exec) {
-            ::setpgid(exec.pid, exec.pid);  // also here: no window where the group is unset
-            group.set(exec.pid);
+          [pgid, &group](auto& exec) {
+            ::setpgid(exec.pid, pgid);  // also here: no window where the group is unset
+            group.set(pgid);
           },
       bp::extend::on_error =
           [](auto& exec, const std::error_code&) {
@@ -358,8 +356,8 @@ std::vector<std::string> parse_version_reply(const std::string& type, const json
 
 // Feeds stdin, captures stdout and stderr, and waits for the child to terminate or the
 // deadline to pass. Returns true when the deadline killed the group.
-bool collect(asio::io_context& ioc, bp::child& child, Pipes& pipes, const DelegateRequest& req,
-             Capture& out, Capture& err) {
+bool collect(asio::io_context& ioc, bp::child& child, const ProcessGroupGuard& guard, Pipes& pipes,
+             const DelegateRequest& req, Capture& out, Capture& err) {
   out.start();
   err.start();
   if (req.config.empty()) {
@@ -378,7 +376,7 @@ bool collect(asio::io_context& ioc, bp::child& child, Pipes& pipes, const Delega
   deadline.async_wait([&](const boost::system::error_code& ec) {
     if (ec) return;
     timed_out = true;
-    ::killpg(child.id(), SIGKILL);
+    guard.kill();
     // A grandchild that left the group may hold the pipes open: stop waiting for them.
     boost::system::error_code ignored;
     pipes.out.close(ignored);
@@ -394,10 +392,10 @@ bool collect(asio::io_context& ioc, bp::child& child, Pipes& pipes, const Delega
 // spawn() with the ETXTBSY retry; exec failures become cni::Error naming the type.
 bp::child start_child(const std::string& type, const ExecDelegate::Options& options,
                       const std::string& binary, char** envp, asio::io_context& ioc,
-                      std::optional<Pipes>& pipes, RunningGroup& group) {
+                      std::optional<Pipes>& pipes, pid_t pgid, RunningGroup& group) {
   bp::child child;
   try {
-    retry_on_text_busy([&] { child = spawn(binary, envp, pipes.emplace(ioc), group); },
+    retry_on_text_busy([&] { child = spawn(binary, envp, pipes.emplace(ioc), pgid, group); },
                        options.text_busy_attempts, options.text_busy_backoff);
   } catch (const std::system_error& e) {
     if (e.code() == std::errc::text_file_busy) {
@@ -407,6 +405,16 @@ bp::child start_child(const std::string& type, const ExecDelegate::Options& opti
     throw Error(kDelegateFailed, type + ": cannot execute " + binary + ": " + e.code().message());
   }
   return child;
+}
+
+// The guard of the group the delegate will join; its failure names the type.
+void start_guard(const std::string& type, std::optional<ProcessGroupGuard>& guard) {
+  try {
+    guard.emplace();
+  } catch (const std::system_error& e) {
+    throw Error(kDelegateFailed,
+                type + ": cannot start the guard of its process group: " + e.code().message());
+  }
 }
 }  // namespace
 
@@ -512,22 +520,27 @@ DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateReques
   EnvBlock env(child_env(req.verb, req, dirs.empty() ? "dummy" : join(dirs, ":")));
   SigpipeBlock no_sigpipe;
   asio::io_context ioc;
+  // Declared before `group`, so the group is unregistered before the guard is reaped.
+  // Its destructor kills what the delegate left in the group (docs/delegation.md).
+  std::optional<ProcessGroupGuard> guard;
+  start_guard(type_, guard);
   RunningGroup group;
   std::optional<Pipes> pipes;
-  bp::child child = start_child(type_, options_, binary, env.get(), ioc, pipes, group);
-  const pid_t pgid = child.id();
-  spdlog::debug("{}: started {} {} pid {} (container {}, ifname {})", type_, binary,
-                verb_name(req.verb), pgid, req.container_id, req.ifname);
+  bp::child child =
+      start_child(type_, options_, binary, env.get(), ioc, pipes, guard->pgid(), group);
+  const pid_t pid = child.id();
+  spdlog::debug("{}: started {} {} pid {} group {} (container {}, ifname {})", type_, binary,
+                verb_name(req.verb), pid, guard->pgid(), req.container_id, req.ifname);
   // Whatever happens below, no member of the group outlives this call unreaped.
   ScopeGuard reap([&] {
-    ::killpg(pgid, SIGKILL);
+    guard->kill();
     group.clear();
     std::error_code ec;
     child.wait(ec);
   });
   Capture out(pipes->out, Options::kMaxStdout);
   Capture err(pipes->err, Options::kMaxStderr);
-  const bool timed_out = collect(ioc, child, *pipes, req, out, err);
+  const bool timed_out = collect(ioc, child, *guard, *pipes, req, out, err);
   group.clear();
   std::error_code ec;
   child.wait(ec);
@@ -540,7 +553,7 @@ DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateReques
   result.out = std::move(out.data);
   result.out_truncated = out.truncated;
   result.err = std::move(err.data);
-  spdlog::debug("{}: pid {} finished: exit {} signal {}", type_, pgid, result.exit_code,
+  spdlog::debug("{}: pid {} finished: exit {} signal {}", type_, pid, result.exit_code,
                 result.term_signal);
   if (timed_out) {
     throw Error(kDelegateTimeout,

@@ -73,11 +73,14 @@ class ExecDelegate : public Delegate {
 
   // Runs the binary with the process env minus every CNI_* variable, plus CNI_COMMAND,
   // CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS and CNI_PATH (always set: req.path,
-  // else the search dirs). The child gets its own process group, dies with its parent
+  // else the search dirs), and reads req.config on stdin. The child joins a new process
+  // group led by a ProcessGroupGuard (cni/process.h), and dies with its parent
   // (PR_SET_PDEATHSIG; the parent is the calling thread, which blocks until the child is
-  // reaped), and reads req.config on stdin. Past req.timeout the whole group is killed and
-  // Error(101) names the type and the timeout. Errors: not found or invalid type (7),
-  // exec failure (100), ETXTBSY after every retry (11), and interpret_delegate_output's.
+  // reaped); if this process dies, the guard kills the rest of the group. When the call
+  // returns, nothing of the group runs: what the plugin left in it is killed, and the plugin
+  // and the guard are reaped. Past req.timeout the whole group is killed and Error(101) names
+  // the type and the timeout. Errors: not found or invalid type (7), exec or guard failure
+  // (100), ETXTBSY after every retry (11), and interpret_delegate_output's.
   nlohmann::json invoke(const DelegateRequest& req) override;
 
   // The plugin's VERSION answer, from the cache when the binary (path, size, mtime, inode)

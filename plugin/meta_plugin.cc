@@ -9,6 +9,7 @@
 
 #include "cni/error.h"
 #include "cni/netns.h"
+#include "cni/process.h"
 #include "cni/version.h"
 #include "plugin/default_route.h"
 #include "plugin/interrupt.h"
@@ -136,11 +137,7 @@ JournalRecord new_record(Session& s, const std::optional<PodInfo>& pod, const Pl
   return rec;
 }
 
-std::string interruption(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  return "interrupted by " +
-         (abbrev ? "SIG" + std::string(abbrev) : "signal " + std::to_string(sig));
-}
+std::string interruption(int sig) { return "interrupted by " + cni::signal_name(sig); }
 
 void check_interrupted() {
   if (int sig = InterruptGuard::received())

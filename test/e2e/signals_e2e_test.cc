@@ -1,7 +1,11 @@
 // Signals during ADD: SIGTERM/SIGINT make cnimux stop the running delegate, roll back and
-// report; SIGKILL leaves a journal from which DEL, or a repeated ADD, undoes the partial work.
+// report; SIGKILL leaves a journal from which DEL, or a repeated ADD, undoes the partial work,
+// and no process the delegate started keeps running.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <future>
@@ -43,9 +47,10 @@ class SignalDuringAdd : public ::testing::Test {
     if (add_.valid()) add_.wait();
   }
 
-  void write_n2(const std::string& add_mode) {
-    node_.write_nad("default", "n2",
-                    node_.fake_config({{"add", add_mode}, {"pidfile", hang_.path()}}));
+  void write_n2(const std::string& add_mode, json fake = json::object()) {
+    fake["add"] = add_mode;
+    fake["pidfile"] = hang_.path();
+    node_.write_nad("default", "n2", node_.fake_config(fake));
   }
 
   // Starts the ADD and returns cnimux's pid once the third delegate hangs (-1 on failure).
@@ -140,6 +145,40 @@ TEST_F(SignalDuringAdd, SigkillKillsTheDelegateAndDelReleasesEverything) {
   EXPECT_TRUE(node_.stray_host_links().empty());
   EXPECT_EQ(node_.bridge_ports(), 0);
   EXPECT_EQ(node_.fake_calls(), (std::vector<std::string>{"ADD net2", "DEL net2"}));
+}
+
+// bridge's IPAM plugin, waiting on its lock when cnimux is SIGKILLed, used to live on and
+// commit its allocation after the runtime's DEL. The fake's grandchild plays it: it waits on
+// a fifo and would then write a marker.
+TEST_F(SignalDuringAdd, SigkillKillsWhatTheDelegateStartedToo) {
+  const std::string fifo = node_.dir() + "/ipam-lock.fifo";
+  const std::string marker = node_.dir() + "/committed-late";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  write_n2("waiter", {{"fifo", fifo}, {"marker", marker}});
+  const pid_t cnimux = start_add_until_hang("cg1");
+  ASSERT_GT(cnimux, 0) << "the third delegate never started: " << node_.read("cnimux.log");
+  const pid_t delegate = hang_.pids().front();
+  const pid_t waiter = hang_.pids().back();
+  const pid_t group = ::getpgid(delegate);
+  ASSERT_TRUE(process_alive(waiter));
+  ASSERT_EQ(::getpgid(waiter), group);
+
+  sigkill(cnimux);
+  EXPECT_TRUE(wait_process_gone(delegate));
+  EXPECT_TRUE(wait_process_gone(waiter)) << "the delegate's child outlived a SIGKILLed cnimux";
+  EXPECT_TRUE(wait_process_gone(group)) << "the group's leader outlived a SIGKILLed cnimux";
+  // Releasing the wait now finds nobody: opening the fifo to write fails instead of waking it.
+  const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  const int open_errno = errno;
+  if (fd >= 0) ::close(fd);
+  EXPECT_LT(fd, 0) << "a process still waits on the fifo";
+  EXPECT_EQ(open_errno, ENXIO);
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  EXPECT_TRUE(node_.processes_from_bin().empty());
+
+  auto del = node_.run("DEL", "cg1", pod_.path(), meta_);
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_TRUE(node_.held_addresses().empty());
 }
 
 TEST_F(SignalDuringAdd, RepeatedAddAfterSigkillUndoesThePartialWorkAndSucceeds) {

@@ -90,9 +90,13 @@ class ExecDelegateTest : public ::testing::Test {
     fs::create_directories(dir_);
     log_ = dir_ + "/calls.log";
     pidfile_ = dir_ + "/hang.pids";
+    fifo_ = dir_ + "/wait.fifo";
+    marker_ = dir_ + "/marker";
   }
   void TearDown() override {
-    for (pid_t pgid : groups_to_kill_) ::killpg(pgid, SIGKILL);
+    for (pid_t pid : pids_to_kill_) {
+      if (process_alive(pid)) ::kill(pid, SIGKILL);
+    }
     fs::remove_all(dir_);
     EXPECT_TRUE(no_unreaped_children()) << "a delegate child was left unreaped";
   }
@@ -130,7 +134,9 @@ class ExecDelegateTest : public ::testing::Test {
   std::pair<pid_t, pid_t> hang_pids() {
     std::pair<pid_t, pid_t> p{0, 0};
     std::istringstream(read_file(pidfile_)) >> p.first >> p.second;
-    if (p.first > 0) groups_to_kill_.push_back(p.first);
+    for (pid_t pid : {p.first, p.second}) {
+      if (pid > 0) pids_to_kill_.push_back(pid);
+    }
     return p;
   }
   std::string copy_fake(const std::string& subdir) {
@@ -140,8 +146,22 @@ class ExecDelegateTest : public ::testing::Test {
     return to;
   }
 
+  // The fake's `waiter` mode: its grandchild blocks on the fifo, then writes the marker.
+  json waiter(bool exit) const {
+    return {{"add", "waiter"}, {"exit", exit}, {"fifo", fifo_}, {"marker", marker_}};
+  }
+  void make_fifo() const { ASSERT_EQ(::mkfifo(fifo_.c_str(), 0600), 0) << strerror(errno); }
+  // True when no process has the fifo open for reading: opening it to write fails (ENXIO)
+  // instead of releasing a waiter.
+  bool fifo_has_no_reader() const {
+    const int fd = ::open(fifo_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+    return fd < 0 && errno == ENXIO;
+  }
+
   std::string dir_, log_, pidfile_;
-  std::vector<pid_t> groups_to_kill_;
+  std::string fifo_, marker_;
+  std::vector<pid_t> pids_to_kill_;
 };
 
 TEST_F(ExecDelegateTest, AddPassesStdinAndReturnsTheResult) {
@@ -390,6 +410,109 @@ TEST_F(ExecDelegateTest, DelegateDiesWithItsParent) {
   reap_helper.commit();
   EXPECT_TRUE(eventually([&] { return !process_alive(delegate); }))
       << "delegate " << delegate << " outlived its parent";
+}
+
+// The leak the guard closes: a plugin's own child (bridge's IPAM plugin, waiting on its
+// lock) outlived a SIGKILLed cnimux and committed its allocation after the runtime's DEL.
+TEST_F(ExecDelegateTest, DelegatesChildrenDieWhenTheCallerIsKilled) {
+  make_fifo();
+  const DelegateRequest req = request(Verb::kAdd, waiter(/*exit=*/false));
+  pid_t helper = ::fork();
+  ASSERT_GE(helper, 0);
+  if (helper == 0) {
+    try {
+      ExecDelegate d(kFake, {});
+      DelegateRequest long_req = req;
+      long_req.timeout = 120s;
+      d.invoke(long_req);
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  ScopeGuard reap_helper([helper] {
+    ::kill(helper, SIGKILL);
+    ::waitpid(helper, nullptr, 0);
+  });
+  ASSERT_TRUE(eventually([&] { return fs::exists(pidfile_); })) << "the delegate never started";
+  auto [delegate, grandchild] = hang_pids();
+  ASSERT_GT(grandchild, 0);
+  ASSERT_TRUE(process_alive(grandchild));
+  ::kill(helper, SIGKILL);
+  ::waitpid(helper, nullptr, 0);
+  reap_helper.commit();
+  EXPECT_TRUE(eventually([&] { return !process_alive(delegate); }));
+  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }))
+      << "grandchild " << grandchild << " outlived the killed caller";
+  EXPECT_TRUE(fifo_has_no_reader()) << "the grandchild still waits and would act later";
+  EXPECT_FALSE(fs::exists(marker_));
+}
+
+// A finished delegate's operation is over: whatever it left in its process group would act
+// after the caller moved on, so it is killed (docs/delegation.md).
+TEST_F(ExecDelegateTest, ChildrenLeftInTheGroupDieWhenTheDelegateExits) {
+  make_fifo();
+  json out = ExecDelegate(kFake, {}).invoke(request(Verb::kAdd, waiter(/*exit=*/true)));
+  EXPECT_EQ(out["interfaces"][0]["name"], "net1");
+  auto [delegate, grandchild] = hang_pids();
+  ASSERT_GT(grandchild, 0);
+  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }))
+      << "grandchild " << grandchild << " outlived its finished delegate";
+  EXPECT_TRUE(fifo_has_no_reader());
+  EXPECT_FALSE(fs::exists(marker_));
+}
+
+// The guard is our child, leads the delegate's group, holds only its end of the pipe that
+// tells it we died, and is reaped by the call (TearDown checks no child is left unreaped).
+TEST_F(ExecDelegateTest, AGuardLeadsTheDelegatesGroup) {
+  make_fifo();
+  ExecDelegate d(kFake, {});
+  DelegateRequest req = request(Verb::kAdd, waiter(/*exit=*/false));
+  req.timeout = 120s;
+  std::optional<Error> err;
+  std::thread runner([&] {
+    try {
+      d.invoke(req);
+    } catch (const Error& e) {
+      err = e;
+    }
+  });
+  ScopeGuard join([&] {
+    kill_running_delegates();
+    runner.join();
+  });
+  ASSERT_TRUE(eventually([&] { return fs::exists(pidfile_); })) << "the delegate never started";
+  auto [delegate, grandchild] = hang_pids();
+  const pid_t guard = ::getpgid(delegate);
+  ASSERT_GT(guard, 0);
+  EXPECT_NE(guard, delegate);
+  EXPECT_EQ(::getpgid(grandchild), guard);
+  EXPECT_EQ(read_file("/proc/" + std::to_string(guard) + "/comm"), "cnimux-guard\n");
+  std::ifstream stat("/proc/" + std::to_string(guard) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  pid_t ppid = 0;
+  std::istringstream(line.substr(line.rfind(')') + 4)) >> ppid;
+  EXPECT_EQ(ppid, ::getpid());
+  size_t fds = 0;
+  for ([[maybe_unused]] const auto& e :
+       fs::directory_iterator("/proc/" + std::to_string(guard) + "/fd")) {
+    ++fds;
+  }
+  EXPECT_EQ(fds, 1u) << "the guard holds descriptors besides its pipe";
+  kill_running_delegates();
+  runner.join();
+  join.commit();
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->msg(), kFake + ": stopped: cnimux is terminating");
+  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }));
+  EXPECT_FALSE(process_alive(guard));
+}
+
+TEST_F(ExecDelegateTest, DelegateGetsNoDescriptorButItsStdio) {
+  json out = ExecDelegate(kFake, {}).invoke(request(Verb::kAdd, {{"add", "fds"}}));
+  std::vector<int> fds = out["fds"].get<std::vector<int>>();
+  std::sort(fds.begin(), fds.end());
+  EXPECT_EQ(fds, (std::vector<int>{0, 1, 2}));
 }
 
 TEST_F(ExecDelegateTest, KillRunningDelegatesStopsTheChildButNotLaterOnes) {
