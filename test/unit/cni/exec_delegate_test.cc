@@ -1,5 +1,6 @@
 // ExecDelegate against the misbehaving fake delegate and the reference plugins: every
-// output rule, deadlines and process-group kills, PDEATHSIG, ETXTBSY and the VERSION cache.
+// output rule, deadlines and process-group kills, PDEATHSIG and the group guard, ETXTBSY and
+// the VERSION cache.
 #include "cni/exec_delegate.h"
 
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "cni/error.h"
+#include "cni/process.h"
 #include "cni/scope_guard.h"
 
 namespace cni {
@@ -334,6 +336,12 @@ TEST_F(ExecDelegateTest, ChildIgnoringStdinDoesNotKillUsWithSigpipe) {
   sigset_t pending;
   sigpending(&pending);
   EXPECT_EQ(sigismember(&pending, SIGPIPE), 0) << "a SIGPIPE was left pending";
+}
+
+TEST(SignalName, NamesKnownSignalsAndNumbersTheRest) {
+  EXPECT_EQ(signal_name(SIGTERM), "SIGTERM");
+  EXPECT_EQ(signal_name(SIGKILL), "SIGKILL");
+  EXPECT_EQ(signal_name(1000), "signal 1000");
 }
 
 TEST(RetryOnTextBusy, RetriesOnlyTextFileBusy) {
