@@ -47,6 +47,15 @@ class DelegateResolver {
  public:
   virtual ~DelegateResolver() = default;
   virtual std::unique_ptr<Delegate> resolve(const std::string& type) = 0;
+
+  // Throws Error(7) naming the type unless a delegate of `type` could run now: a valid type
+  // that is in-process, or an executable found in the search dirs or `path`. Planning calls
+  // it for every plugin before anything is journalled, so an ADD never records an
+  // attachment that could not have run.
+  virtual void ensure_runnable(const std::string& type, const std::vector<std::string>& path) {
+    (void)path;
+    resolve(type);
+  }
 };
 
 }  // namespace cni

@@ -29,4 +29,11 @@ std::unique_ptr<Delegate> DelegateRegistry::resolve(const std::string& type) {
   return std::make_unique<ExecDelegate>(type, search_dirs_, cache_, exec_options_);
 }
 
+void DelegateRegistry::ensure_runnable(const std::string& type,
+                                       const std::vector<std::string>& path) {
+  validate_plugin_type(type);
+  if (is_inprocess(type)) return;
+  ExecDelegate(type, search_dirs_, nullptr, exec_options_).find_binary(path);
+}
+
 }  // namespace cni

@@ -34,6 +34,7 @@ class DelegateRegistry : public DelegateResolver {
   // An InProcessDelegate when registered, else an ExecDelegate (the binary is looked up when
   // it runs). Error(7) for an invalid type.
   std::unique_ptr<Delegate> resolve(const std::string& type) override;
+  void ensure_runnable(const std::string& type, const std::vector<std::string>& path) override;
 
  private:
   std::vector<std::string> search_dirs_;

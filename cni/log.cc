@@ -2,14 +2,20 @@
 // that puts the program, container ID and verb on every line.
 #include "cni/log.h"
 
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
+
+#include "cni/state_file.h"
 
 namespace cni {
 namespace {
@@ -47,6 +53,34 @@ std::optional<spdlog::level::level_enum> lookup_level(const std::string& name) {
   return std::nullopt;
 }
 
+// Appends to a log file opened without following a symlink (spdlog's own file sink would
+// follow one planted in a state directory and append our lines to its target). Each line is
+// one write() on an O_APPEND descriptor, so concurrent plugin processes do not interleave.
+class AppendFileSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit AppendFileSink(int fd) : fd_(fd) {}
+  ~AppendFileSink() override { ::close(fd_); }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    const char* p = line.data();
+    size_t left = line.size();
+    while (left > 0) {
+      ssize_t n = ::write(fd_, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // a log line is never worth failing the verb
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+  }
+  void flush_() override {}
+
+ private:
+  int fd_;
+};
+
 }  // namespace
 
 spdlog::level::level_enum parse_log_level(const std::string& name) {
@@ -57,10 +91,11 @@ void init_logging(const LogOptions& opts) {
   std::vector<spdlog::sink_ptr> sinks;
   std::string file_error;
   if (!opts.file.empty()) {
-    try {
-      sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(opts.file));
-    } catch (const spdlog::spdlog_ex& e) {
-      file_error = e.what();
+    int fd = open_append_file(opts.file);
+    if (fd >= 0) {
+      sinks.push_back(std::make_shared<AppendFileSink>(fd));
+    } else {
+      file_error = errno == ELOOP ? "it is a symlink" : std::strerror(errno);
     }
   }
   if (sinks.empty() || opts.also_stderr) {

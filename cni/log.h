@@ -19,7 +19,8 @@ struct LogOptions {
 };
 
 // (Re)installs the default spdlog logger. Safe to call again when the meta config arrives.
-// A file that cannot be opened falls back to stderr with a warning; never throws.
+// A file that cannot be opened falls back to stderr with a warning; never throws. The file is
+// opened without following a symlink, mode 0600; a missing parent directory is created 0700.
 void init_logging(const LogOptions& opts);
 
 // Maps a level name, case-insensitively, to spdlog's: trace, debug, info, warn/warning,

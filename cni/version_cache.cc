@@ -11,12 +11,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
-#include "cni/scope_guard.h"
+#include "cni/error.h"
+#include "cni/state_file.h"
 
 namespace cni {
 namespace {
@@ -24,32 +23,13 @@ namespace {
 using nlohmann::json;
 
 constexpr int kFormatVersion = 1;
+constexpr size_t kMaxCacheBytes = 4u << 20;
 
-std::runtime_error sys_error(const std::string& what, const std::string& path) {
-  return std::runtime_error(what + " " + path + ": " + std::strerror(errno));
-}
-
-void write_all(int fd, const std::string& data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw sys_error("write", path);
-    done += static_cast<size_t>(n);
-  }
-}
-
-// A temp name unique across processes and threads of this process.
+// A temp name unique across processes and threads of this process: writers of the cache
+// hold no lock, so each needs its own.
 std::string temp_name(const std::string& file) {
   static std::atomic<unsigned> counter{0};
   return file + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-}
-
-void fsync_dir(const std::filesystem::path& dir) {
-  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);  // best effort: the rename is what matters
-  ::close(fd);
 }
 
 }  // namespace
@@ -116,14 +96,16 @@ void VersionCache::load_locked() {
 
 VersionCache::Entries VersionCache::read_file() const {
   Entries out;
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file_, ec)) return out;  // absent: nothing cached yet
-  std::ifstream in(file_);
-  if (!in) return out;
-  std::stringstream buf;
-  buf << in.rdbuf();
+  std::optional<std::string> bytes;
   try {
-    json j = json::parse(buf.str());
+    bytes = read_state_file(file_, kMaxCacheBytes);
+  } catch (const Error& e) {
+    spdlog::warn("delegate version cache ignored: {}", e.msg());
+    return out;
+  }
+  if (!bytes) return out;  // absent: nothing cached yet
+  try {
+    json j = json::parse(*bytes);
     if (j.value("version", 0) != kFormatVersion) return out;
     for (const auto& [path, e] : j.at("plugins").items()) {
       Entry entry;
@@ -152,22 +134,8 @@ void VersionCache::write_file(const Entries& entries) const {
   const std::string data = json{{"version", kFormatVersion}, {"plugins", plugins}}.dump();
 
   const std::filesystem::path dir = std::filesystem::path(file_).parent_path();
-  if (!dir.empty() && !std::filesystem::exists(dir)) {
-    std::filesystem::create_directories(dir);
-    std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
-  }
-  const std::string tmp = temp_name(file_);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw sys_error("create", tmp);
-  ScopeGuard remove_tmp([&] { ::unlink(tmp.c_str()); });
-  {
-    ScopeGuard close_fd([fd] { ::close(fd); });
-    write_all(fd, data, tmp);
-    if (::fsync(fd) != 0) throw sys_error("fsync", tmp);
-  }
-  if (::rename(tmp.c_str(), file_.c_str()) != 0) throw sys_error("rename to", file_);
-  remove_tmp.commit();
-  fsync_dir(dir);
+  if (!dir.empty() && !std::filesystem::exists(dir)) ensure_private_dir(dir.string(), kIoFailure);
+  write_state_file(file_, temp_name(file_), data, /*durable=*/true);
 }
 
 }  // namespace cni

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cni/config.h"
+#include "cni/env.h"
 #include "cni/error.h"
 #include "cni/version.h"
 
@@ -72,6 +73,7 @@ std::string plugin_stdin(json plugin, const std::string& version, const json& pr
 
 struct ParsedList {
   std::string version;
+  json name;
   std::vector<json> plugins;
   bool disable_check = false;
   bool disable_gc = false;
@@ -81,6 +83,7 @@ ParsedList parse_list(const std::string& conflist) {
   cni::NetConfList list = cni::NetConfList::parse(conflist);
   ParsedList p;
   p.version = list.cni_version;
+  p.name = list.raw.value("name", json());
   p.plugins = list.plugins;
   p.disable_check = list.raw.value("disableCheck", false);
   p.disable_gc = list.raw.value("disableGC", false);
@@ -132,11 +135,64 @@ cni::Result ChainRunner::add(const std::string& conflist, const ChainContext& ct
   return cni::Result::from_json(prev, cni::latest_version());
 }
 
-void ChainRunner::del(const std::string& conflist, const ChainContext& ctx, const json& prev_result) {
+namespace {
+
+// The plugin's IPAM type, or "" when it has none.
+std::string ipam_type_of(const json& plugin) {
+  auto it = plugin.find("ipam");
+  if (it == plugin.end() || !it->is_object()) return "";
+  auto t = it->find("type");
+  return t != it->end() && t->is_string() ? t->get<std::string>() : "";
+}
+
+}  // namespace
+
+void ChainRunner::validate(const std::string& conflist, const ChainContext& ctx) {
   ParsedList list = parse_list(conflist);
+  cni::validate_network_name(list.name.is_string() ? list.name.get<std::string>()
+                                                   : list.name.dump());
+  for (const json& plugin : list.plugins) {
+    resolver_.ensure_runnable(type_of(plugin), ctx.path);
+    if (plugin.contains("ipam") && plugin["ipam"].is_object() && !plugin["ipam"].empty()) {
+      const std::string ipam = ipam_type_of(plugin);
+      try {
+        resolver_.ensure_runnable(ipam, ctx.path);
+      } catch (const cni::Error& e) {
+        throw cni::Error(e.code(), "ipam.type: " + e.msg());
+      }
+    }
+  }
+}
+
+std::vector<std::string> ChainRunner::del(const std::string& conflist, const ChainContext& ctx,
+                                          const json& prev_result) {
+  ParsedList list;
+  try {
+    list = parse_list(conflist);
+  } catch (const cni::Error& e) {
+    return {"stored config cannot be parsed, nothing to run: " + e.msg()};
+  }
+  std::vector<std::string> abandoned;
   ErrorCollector errors;
   for (auto it = list.plugins.rbegin(); it != list.plugins.rend(); ++it) {
     const std::string type = type_of(*it);
+    try {
+      resolver_.ensure_runnable(type, ctx.path);
+    } catch (const cni::Error& e) {
+      abandoned.push_back(e.msg() + release_ipam_only(*it, ctx, prev_result, list.version));
+      continue;
+    }
+    json plugin = *it;
+    if (const std::string ipam = ipam_type_of(plugin); !ipam.empty()) {
+      try {
+        resolver_.ensure_runnable(ipam, ctx.path);
+      } catch (const cni::Error& e) {
+        // The plugin would fail on its IPAM step and never undo the rest: let it undo what it
+        // can without one.
+        abandoned.push_back(type + ": ipam.type: " + e.msg() + "; DEL ran without IPAM");
+        plugin.erase("ipam");
+      }
+    }
     try {
       std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
       std::string version = list.version;
@@ -146,7 +202,7 @@ void ChainRunner::del(const std::string& conflist, const ChainContext& ctx, cons
         // Still attempt the DEL at the list's version: a leak is worse than a refusal.
         spdlog::warn("{}", e.msg());
       }
-      d->invoke(make_request(cni::Verb::kDel, ctx, plugin_stdin(*it, version, prev_result)));
+      d->invoke(make_request(cni::Verb::kDel, ctx, plugin_stdin(plugin, version, prev_result)));
     } catch (const cni::Error& e) {
       errors.add(e);
     } catch (const std::exception& e) {
@@ -154,6 +210,27 @@ void ChainRunner::del(const std::string& conflist, const ChainContext& ctx, cons
     }
   }
   errors.throw_if_any();
+  return abandoned;
+}
+
+std::string ChainRunner::release_ipam_only(const json& plugin, const ChainContext& ctx,
+                                           const json& prev_result, const std::string& version) {
+  const std::string ipam = ipam_type_of(plugin);
+  if (ipam.empty()) return "; it has no IPAM to release";
+  try {
+    resolver_.ensure_runnable(ipam, ctx.path);
+    std::unique_ptr<cni::Delegate> d = resolver_.resolve(ipam);
+    std::string v = version;
+    try {
+      v = negotiate(version, delegate_versions(*d, ctx), ipam);
+    } catch (const cni::Error&) {
+    }
+    // An IPAM plugin reads the whole plugin config, as when its main plugin calls it.
+    d->invoke(make_request(cni::Verb::kDel, ctx, plugin_stdin(plugin, v, prev_result)));
+    return "; its IPAM (" + ipam + ") released the addresses";
+  } catch (const cni::Error& e) {
+    return "; its IPAM could not release the addresses either: " + e.msg();
+  }
 }
 
 void ChainRunner::check(const std::string& conflist, const ChainContext& ctx,
@@ -202,7 +279,14 @@ void ChainRunner::status(const std::string& conflist, const ChainContext& ctx) {
   ParsedList list = parse_list(conflist);
   for (json plugin : list.plugins) {
     std::unique_ptr<cni::Delegate> d = resolver_.resolve(type_of(plugin));
-    if (!speaks(delegate_versions(*d, ctx), kGcVersion)) continue;
+    if (!speaks(delegate_versions(*d, ctx), kGcVersion)) {
+      // As for GC: a plugin too old for STATUS still depends on its IPAM plugin, whose
+      // store may be unusable; ask the IPAM plugin directly when it speaks 1.1.0.
+      const std::string ipam = ipam_type_of(plugin);
+      if (ipam.empty()) continue;
+      d = resolver_.resolve(ipam);
+      if (!speaks(delegate_versions(*d, ctx), kGcVersion)) continue;
+    }
     plugin["cniVersion"] = kGcVersion;
     d->invoke(make_request(cni::Verb::kStatus, ctx, plugin.dump()));
   }

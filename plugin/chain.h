@@ -32,9 +32,21 @@ class ChainRunner {
   // (the delegate's own code and message); the caller owns the rollback.
   cni::Result add(const std::string& conflist, const ChainContext& ctx);
 
+  // Throws Error(7) unless the conflist could run as it stands: it parses, its name is a valid
+  // network name, and every plugin type and IPAM type names a delegate that exists now.
+  // Planning calls it, so nothing that could never run is journalled.
+  void validate(const std::string& conflist, const ChainContext& ctx);
+
   // DEL every plugin in reverse order, each given `prev_result` (null when the ADD never
   // finished). Attempts all of them; throws one error joining every failure.
-  void del(const std::string& conflist, const ChainContext& ctx, const nlohmann::json& prev_result);
+  //
+  // A stored attachment that can no longer run must not wedge the container: when the
+  // conflist cannot be parsed, nothing can be done; when a plugin's binary is gone, its IPAM
+  // plugin (if that still exists) is asked to DEL directly, so the address is released.
+  // Neither is a failure: each is returned as a line naming what was given up, for the
+  // caller to log and record.
+  std::vector<std::string> del(const std::string& conflist, const ChainContext& ctx,
+                               const nlohmann::json& prev_result);
 
   // CHECK every plugin in order against `prev_result`. Skipped for configs below 0.4.0 and
   // for lists with disableCheck.
@@ -49,6 +61,11 @@ class ChainRunner {
   void status(const std::string& conflist, const ChainContext& ctx);
 
  private:
+  // DELs `plugin`'s IPAM plugin directly (its main plugin cannot run). Returns the clause
+  // that says how it went, for the abandoned line.
+  std::string release_ipam_only(const nlohmann::json& plugin, const ChainContext& ctx,
+                                const nlohmann::json& prev_result, const std::string& version);
+
   cni::DelegateResolver& resolver_;
 };
 

@@ -7,21 +7,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <set>
 
 #include "cni/error.h"
+#include "cni/state_file.h"
 
 namespace plugin {
 namespace {
 
 using nlohmann::json;
 
+constexpr const char* kJournalSuffix = ".journal";
 constexpr const char* kLockSuffix = ".lock";
-constexpr const char* kTempSuffix = ".tmp";
+constexpr const char* kTempSuffix = ".journal.tmp";
+constexpr const char* kSweepMarker = ".sweep";
 
 std::string errno_text() {
   return std::strerror(errno);
@@ -54,6 +57,8 @@ const char* state_name(JournalState s) {
       return "complete";
     case JournalState::kFailed:
       return "failed";
+    case JournalState::kDeleted:
+      return "deleted";
   }
   return "adding";
 }
@@ -62,6 +67,7 @@ JournalState journal_state_from(const std::string& s) {
   if (s == "adding") return JournalState::kAdding;
   if (s == "complete") return JournalState::kComplete;
   if (s == "failed") return JournalState::kFailed;
+  if (s == "deleted") return JournalState::kDeleted;
   throw std::runtime_error("unknown journal state \"" + s + "\"");
 }
 
@@ -94,45 +100,6 @@ JournalAttachment attachment_from_json(const json& j) {
   return a;
 }
 
-// Writes `bytes` to `path` so that a reader sees either the old or the new file, never a
-// torn one; with `durable`, the new one also survives a power loss once this returns.
-void write_file_atomically(const std::string& dir, const std::string& path,
-                           const std::string& bytes, bool durable) {
-  const std::string tmp = path + kTempSuffix;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    throw cni::Error(cni::kIoFailure, "journal: cannot create " + tmp + ": " + errno_text());
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string err = errno_text();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw cni::Error(cni::kIoFailure, "journal: cannot write " + tmp + ": " + err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if ((durable && ::fdatasync(fd) != 0) || ::close(fd) != 0) {
-    std::string err = errno_text();
-    ::unlink(tmp.c_str());
-    throw cni::Error(cni::kIoFailure, "journal: cannot sync " + tmp + ": " + err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string err = errno_text();
-    ::unlink(tmp.c_str());
-    throw cni::Error(cni::kIoFailure, "journal: cannot rename " + tmp + ": " + err);
-  }
-  if (!durable) return;
-  // The rename itself is only durable once the directory entry is on disk.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -152,6 +119,10 @@ json to_json(const JournalRecord& r) {
             {"state", state_name(r.state)},
             {"attachments", atts}};
   if (!r.result.is_null()) j["result"] = r.result;
+  if (r.state == JournalState::kDeleted) {
+    j["deletedAt"] = r.deleted_at;
+    j["abandoned"] = r.abandoned;
+  }
   return j;
 }
 
@@ -176,39 +147,67 @@ JournalRecord journal_from_json(const json& j) {
   if (!atts.is_array()) throw std::runtime_error("\"attachments\" is not a list");
   for (const auto& a : atts) r.attachments.push_back(attachment_from_json(a));
   if (auto it = j.find("result"); it != j.end()) r.result = *it;
+  r.deleted_at = j.value("deletedAt", int64_t{0});
+  r.abandoned = j.value("abandoned", std::vector<std::string>{});
   return r;
 }
 
 Journal::Journal(std::string dir) : dir_(std::move(dir)) {}
 
 std::string Journal::path_for(const std::string& container_id) const {
-  return dir_ + "/" + container_id;
+  return dir_ + "/" + container_id + kJournalSuffix;
+}
+
+std::string Journal::lock_path(const std::string& container_id) const {
+  return dir_ + "/." + container_id + kLockSuffix;
+}
+
+std::string Journal::temp_path(const std::string& container_id) const {
+  return dir_ + "/." + container_id + kTempSuffix;
 }
 
 std::optional<JournalRecord> Journal::load(const std::string& container_id) const {
   const std::string path = path_for(container_id);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return std::nullopt;
-    throw CorruptJournal{path, "cannot open: " + errno_text()};
-  }
-  std::stringstream buf;
-  buf << in.rdbuf();
+  std::optional<std::string> bytes;
   try {
-    JournalRecord r = journal_from_json(json::parse(buf.str()));
+    bytes = cni::read_state_file(path, kMaxJournalBytes);
+  } catch (const cni::Error& e) {
+    throw CorruptJournal(path, e.msg());
+  }
+  if (!bytes) return std::nullopt;
+  try {
+    JournalRecord r = journal_from_json(json::parse(*bytes));
     if (r.container_id != container_id) {
       throw std::runtime_error("belongs to container \"" + r.container_id + "\"");
     }
     return r;
   } catch (const std::exception& e) {
-    throw CorruptJournal{path, e.what()};
+    throw CorruptJournal(path, e.what());
   }
 }
 
 void Journal::save(const JournalRecord& record, Sync sync) const {
   ensure_usable();
-  write_file_atomically(dir_, path_for(record.container_id), to_json(record).dump(),
-                        sync == Sync::kDurable);
+  const std::string& cid = record.container_id;
+  try {
+    cni::write_state_file(path_for(cid), temp_path(cid), to_json(record).dump(),
+                          sync == Sync::kDurable);
+  } catch (const cni::Error& e) {
+    throw cni::Error(e.code(), "journal: " + e.msg());
+  }
+}
+
+void Journal::bury(const std::string& container_id, std::vector<std::string> abandoned) const {
+  JournalRecord tomb;
+  tomb.container_id = container_id;
+  tomb.state = JournalState::kDeleted;
+  tomb.deleted_at = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  tomb.abandoned = std::move(abandoned);
+  // Ordered is enough: if a power loss takes the tombstone, the durable record before it
+  // stands and the next DEL merely repeats DELs that already happened.
+  save(tomb, Sync::kOrdered);
 }
 
 void Journal::remove(const std::string& container_id) const {
@@ -233,28 +232,36 @@ Journal::Lock::~Lock() {
 namespace {
 
 // Opens (creating) `path` and flocks it; an empty Lock when `wait` is false and it is busy.
+// A lock file is removed by whoever holds it once its container is gone; a process that
+// opened the old file before that and then got the lock would hold a lock nobody else can
+// see, so the lock counts only if `path` still names the locked file.
 Journal::Lock flock_file(const std::string& path, int operation, bool wait) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0)
-    throw cni::Error(cni::kIoFailure, "journal: cannot open lock " + path + ": " + errno_text());
-  int rc;
-  do {
-    rc = ::flock(fd, operation | (wait ? 0 : LOCK_NB));
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) {
-    int err = errno;
-    ::close(fd);
-    if (err == EWOULDBLOCK) return Journal::Lock();
-    throw cni::Error(cni::kIoFailure, "journal: cannot lock " + path + ": " + std::strerror(err));
+  for (;;) {
+    int fd = cni::open_state_file(path);
+    int rc;
+    do {
+      rc = ::flock(fd, operation | (wait ? 0 : LOCK_NB));
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) return Journal::Lock();
+      throw cni::Error(cni::kIoFailure, "journal: cannot lock " + path + ": " + std::strerror(err));
+    }
+    struct stat held, named;
+    if (::fstat(fd, &held) == 0 && ::lstat(path.c_str(), &named) == 0 &&
+        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+      return Journal::Lock(fd);
+    }
+    ::close(fd);  // removed or replaced while we waited: lock the file that is there now
   }
-  return Journal::Lock(fd);
 }
 
 }  // namespace
 
 Journal::Lock Journal::lock(const std::string& container_id, bool wait) const {
   ensure_usable();
-  return flock_file(path_for(container_id) + kLockSuffix, LOCK_EX, wait);
+  return flock_file(lock_path(container_id), LOCK_EX, wait);
 }
 
 Journal::Lock Journal::gc_fence(bool exclusive) const {
@@ -263,34 +270,108 @@ Journal::Lock Journal::gc_fence(bool exclusive) const {
 }
 
 void Journal::remove_lock_file(const std::string& container_id) const {
-  ::unlink((path_for(container_id) + kLockSuffix).c_str());
+  ::unlink(lock_path(container_id).c_str());
 }
+
+namespace {
+
+// Names in cniDir: "<cid>.journal", ".<cid>.journal.tmp", ".<cid>.lock". Returns the
+// container ID a name belongs to, or "" for a file that is none of ours.
+std::string container_of(const std::string& name, bool* is_journal) {
+  *is_journal = false;
+  if (name.empty()) return "";
+  if (name[0] != '.') {
+    if (!ends_with(name, kJournalSuffix)) return "";
+    *is_journal = true;
+    return name.substr(0, name.size() - std::strlen(kJournalSuffix));
+  }
+  for (const char* suffix : {kTempSuffix, kLockSuffix}) {
+    if (ends_with(name, suffix) && name.size() > 1 + std::strlen(suffix)) {
+      return name.substr(1, name.size() - 1 - std::strlen(suffix));
+    }
+  }
+  return "";
+}
+
+std::vector<std::string> directory_names(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return names;
+  while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+  ::closedir(d);
+  return names;
+}
+
+int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 std::vector<std::string> Journal::list() const {
   std::vector<std::string> ids;
-  DIR* d = ::opendir(dir_.c_str());
-  if (!d) return ids;
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name.empty() || name[0] == '.' || ends_with(name, kLockSuffix) ||
-        ends_with(name, kTempSuffix)) {
-      continue;
-    }
-    ids.push_back(name);
+  for (const std::string& name : directory_names(dir_)) {
+    bool is_journal = false;
+    std::string cid = container_of(name, &is_journal);
+    if (is_journal && !cid.empty()) ids.push_back(cid);
   }
-  ::closedir(d);
   return ids;
 }
 
+size_t Journal::sweep(bool all_tombstones, const std::vector<std::string>& keep) const {
+  std::set<std::string> containers;
+  for (const std::string& name : directory_names(dir_)) {
+    bool is_journal = false;
+    std::string cid = container_of(name, &is_journal);
+    if (!cid.empty()) containers.insert(cid);
+  }
+  size_t removed = 0;
+  for (const std::string& cid : containers) {
+    Lock lock = this->lock(cid, false);
+    if (!lock.held()) continue;  // a verb of this container is running
+    std::optional<JournalRecord> rec;
+    try {
+      rec = load(cid);
+    } catch (const CorruptJournal&) {
+      continue;  // owes unknown work: only a DEL may decide
+    }
+    if (::unlink(temp_path(cid).c_str()) == 0) ++removed;
+    if (rec && rec->state == JournalState::kDeleted) {
+      bool kept = std::find(keep.begin(), keep.end(), cid) != keep.end();
+      bool expired = now_seconds() - rec->deleted_at >= kTombstoneTtl.count();
+      if ((all_tombstones && !kept) || expired) {
+        remove(cid);
+        rec.reset();
+        ++removed;
+      }
+    }
+    if (!rec) {
+      remove_lock_file(cid);
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+void Journal::sweep_now_and_then() const {
+  const std::string marker = dir_ + "/" + kSweepMarker;
+  struct stat st;
+  if (::lstat(marker.c_str(), &st) == 0 && now_seconds() - st.st_mtime < kSweepInterval.count()) {
+    return;
+  }
+  // Touch first, so that concurrent verbs do not all sweep at once.
+  int fd = cni::open_state_file(marker);
+  ::futimens(fd, nullptr);
+  ::close(fd);
+  sweep(false);
+}
+
 void Journal::ensure_usable() const {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(dir_).parent_path(), ec);
-  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw cni::Error(cni::kNotAvailable, "cniDir " + dir_ + " cannot be created: " + errno_text());
-  }
-  if (::access(dir_.c_str(), W_OK | X_OK) != 0) {
-    throw cni::Error(cni::kNotAvailable, "cniDir " + dir_ + " is not writable: " + errno_text());
-  }
+  if (checked_) return;
+  cni::ensure_private_dir(dir_, cni::kNotAvailable);
+  checked_ = true;
 }
 
 }  // namespace plugin

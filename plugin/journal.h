@@ -1,10 +1,14 @@
-// The journal: one durable file per container, cniDir/<containerID>, holding the plan and the
-// progress of every attachment. It is what makes rollback and DEL hold even after cnimux is
-// killed: ADD writes it before the first delegate runs; DEL replays it in reverse.
+// The journal: one durable file per container, cniDir/<containerID>.journal, holding the plan
+// and the progress of every attachment. It is what makes rollback and DEL hold even after
+// cnimux is killed: ADD writes it before the first delegate runs; DEL replays it in reverse.
+// After a DEL it stays as a small tombstone, so the runtime's second DEL does no work.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,7 +18,17 @@
 namespace plugin {
 
 // Bumped when the file format changes incompatibly; readers refuse newer versions.
-inline constexpr int kJournalFormatVersion = 1;
+// 2: the "deleted" state (tombstone) and "abandoned".
+inline constexpr int kJournalFormatVersion = 2;
+
+// A journal larger than this is treated as corrupt rather than read (a plan holds at most
+// 128 attachments of bounded size; docs/journal.md).
+inline constexpr size_t kMaxJournalBytes = 32u << 20;
+
+// How long a tombstone outlives its DEL when no GC removes it first: long enough for every
+// DEL a runtime repeats after the first (containerd's RemovePodSandbox, kubelet's retries).
+inline constexpr std::chrono::seconds kTombstoneTtl{3600};
+inline constexpr std::chrono::seconds kSweepInterval{600};
 
 enum class AttachmentState {
   kPending,  // planned, no delegate has run
@@ -25,7 +39,8 @@ enum class AttachmentState {
 enum class JournalState {
   kAdding,    // an ADD is (or was, if cnimux died) in progress
   kComplete,  // every attachment added; `result` is what the runtime got
-  kFailed,    // ADD failed; rollback did not finish, so a DEL still owes work
+  kFailed,    // ADD failed; attachments not kPending are still owed to a DEL
+  kDeleted,   // tombstone: DEL finished, nothing is owed; a repeated DEL does nothing
 };
 
 struct JournalAttachment {
@@ -46,18 +61,33 @@ struct JournalRecord {
   JournalState state = JournalState::kAdding;
   std::vector<JournalAttachment> attachments;
   nlohmann::json result;  // the result returned to the runtime, set when kComplete
+  // kDeleted only: when the DEL finished (seconds since the epoch), and what it could not
+  // undo because the stored attachment could no longer be run or parsed (one line each,
+  // naming the network). Nothing in it is owed: it is kept for the operator.
+  int64_t deleted_at = 0;
+  std::vector<std::string> abandoned;
 };
 
 // Thrown by Journal::load when a file exists but cannot be understood. Distinct from "no
 // journal", because a corrupt journal must never be treated as "nothing to do".
-struct CorruptJournal {
+struct CorruptJournal : std::runtime_error {
+  CorruptJournal(std::string p, std::string r)
+      : std::runtime_error("journal " + p + " is corrupt: " + r),
+        path(std::move(p)),
+        reason(std::move(r)) {}
   std::string path;
   std::string reason;
 };
 
 // Owns the files of one cniDir. Writes are temp file + fsync + rename + directory fsync, mode
-// 0600, in a 0700 directory. A runtime never runs two verbs on one container at once; GC
-// takes the per-container lock (lock()) before touching another container's journal.
+// 0600, in a 0700 directory owned by the running user; no file is ever opened through a
+// symlink. A runtime never runs two verbs on one container at once; GC takes the
+// per-container lock (lock()) before touching another container's journal.
+//
+// File names: the journal is "<containerID>.journal"; its temporary file
+// ".<containerID>.journal.tmp" and its lock ".<containerID>.lock". A container ID starts
+// with a letter or digit, so no container's journal can take another file's name, and
+// other files sharing the directory (the IPAM store, a log) are never taken for journals.
 class Journal {
  public:
   explicit Journal(std::string dir);
@@ -87,6 +117,9 @@ class Journal {
   // Removes the container's journal; absent is fine.
   void remove(const std::string& container_id) const;
 
+  // Replaces the container's journal with a tombstone (kDeleted) listing `abandoned`.
+  void bury(const std::string& container_id, std::vector<std::string> abandoned) const;
+
   // Holds an exclusive flock on cniDir/<containerID>.lock for the whole verb, so GC never
   // acts on a container whose ADD or DEL is still running. With `wait` false, returns an
   // unlocked (empty) handle when another process holds it.
@@ -108,16 +141,31 @@ class Journal {
   // its list of journals predates. Always waits.
   Lock gc_fence(bool exclusive) const;
   // Removes the lock file; call only while holding the lock, after the journal is gone.
+  // lock() notices a lock file removed under it and retries on the new one.
   void remove_lock_file(const std::string& container_id) const;
 
-  // Container IDs that have a journal, for GC.
+  // Container IDs that have a journal (tombstones included), for GC.
   std::vector<std::string> list() const;
 
-  // Creates the directory (0700) if needed and proves it writable; throws cni::Error(50).
+  // Removes what no running verb uses: temporary and lock files of containers whose lock is
+  // free and that have no journal, and tombstones older than kTombstoneTtl (or all
+  // tombstones of containers not in `keep` when `all_tombstones`). Returns how many files
+  // went. Never waits for a lock.
+  size_t sweep(bool all_tombstones, const std::vector<std::string>& keep = {}) const;
+  // sweep(false) at most once per kSweepInterval across processes (one stat() otherwise),
+  // so tombstones do not pile up on nodes whose runtime never sends GC.
+  void sweep_now_and_then() const;
+
+  // Creates the directory (0700) if needed and checks that it is private: owned by the
+  // running user, not writable by group or others. Throws cni::Error(50) naming it.
   void ensure_usable() const;
 
  private:
+  std::string lock_path(const std::string& container_id) const;
+  std::string temp_path(const std::string& container_id) const;
+
   std::string dir_;
+  mutable bool checked_ = false;
 };
 
 nlohmann::json to_json(const JournalRecord& record);

@@ -10,6 +10,7 @@
 #include "cni/error.h"
 #include "cni/netns.h"
 #include "cni/process.h"
+#include "cni/skeleton.h"
 #include "cni/version.h"
 #include "plugin/default_route.h"
 #include "plugin/interrupt.h"
@@ -29,12 +30,15 @@ std::string describe(const PlannedAttachment& a) {
 struct UndoOutcome {
   std::vector<std::string> undone;
   std::vector<cni::Error> failures;
+  // Attachments whose stored config could no longer run or parse: given up, not owed.
+  std::vector<std::string> abandoned;
 
   std::string report() const {
     std::string s;
     for (const auto& u : undone) s += (s.empty() ? "" : ", ") + u;
     s = "rollback: removed [" + s + "]";
     for (const auto& f : failures) s += "; failed: " + f.msg();
+    for (const auto& a : abandoned) s += "; given up: " + a;
     return s;
   }
 };
@@ -68,7 +72,10 @@ UndoOutcome undo_attachments(Session& s, JournalRecord& rec, const std::string& 
     ctx.container_id = rec.container_id;
     ctx.netns = netns;
     try {
-      s.chain().del(it->planned.conflist, ctx, it->result);
+      for (const std::string& why : s.chain().del(it->planned.conflist, ctx, it->result)) {
+        spdlog::warn("{}: cannot be undone as stored: {}", describe(it->planned), why);
+        out.abandoned.push_back(describe(it->planned) + ": " + why);
+      }
       it->state = AttachmentState::kPending;
       it->result = nullptr;
       out.undone.push_back(describe(it->planned));
@@ -198,8 +205,16 @@ std::optional<cni::Result> resume_previous(Session& s) {
     throw cni::Error(cni::kIoFailure, "journal " + c.path + " is corrupt (" + c.reason +
                                           "); DEL the container before adding it again");
   }
-  if (!prev) return std::nullopt;
-  if (prev->state == JournalState::kComplete && prev->ifname == inv.ifname) {
+  if (!prev || prev->state == JournalState::kDeleted) return std::nullopt;
+  if (prev->state == JournalState::kComplete) {
+    if (prev->ifname != inv.ifname) {
+      // cnimux attaches one set of networks per container, named by the runtime's first ADD;
+      // undoing it because another interface name arrived would tear down a live pod.
+      throw cni::Error(cni::kInvalidEnvironment,
+                       "container \"" + inv.container_id + "\" is already attached on \"" +
+                           prev->ifname + "\"; CNI_IFNAME \"" + inv.ifname +
+                           "\" would be a second attachment: DEL the first one");
+    }
     spdlog::info("ADD repeated for an attached container: returning the recorded result");
     return cni::Result::from_json(prev->result, "");
   }
@@ -243,7 +258,9 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
     e.set_details(e.details().empty() ? rollback_report : e.details() + "; " + rollback_report);
     throw;
   } catch (const std::exception& e) {
-    throw cni::Error(cni::kIoFailure, e.what(), rollback_report);
+    // Not a cni::Error: a bug of ours, reported as the skeleton reports any other.
+    throw cni::Error(cni::kInternalError, std::string("internal error: ") + e.what(),
+                     rollback_report);
   }
   return cni::Result::from_json(rec.result, "");
 }
@@ -264,13 +281,35 @@ Plan rebuild_plan(Session& s, const std::optional<PodInfo>& pod, bool journal_co
   }
 }
 
+// A journal that leaves this DEL nothing to do: a tombstone (a DEL already finished), or a
+// record of another interface name.
+bool owes_this_del_nothing(const JournalRecord& rec, const cni::Invocation& inv) {
+  if (rec.state == JournalState::kDeleted) {
+    spdlog::debug("DEL repeated for a deleted container: nothing to do");
+    return true;
+  }
+  if (rec.ifname != inv.ifname) {
+    // The spec names an attachment by (container ID, CNI_IFNAME): this DEL is for an
+    // attachment cnimux never made, and the one it did make stays.
+    spdlog::warn("DEL for interface \"{}\" but cnimux attached this container on \"{}\": "
+                 "nothing of {} to delete",
+                 inv.ifname, rec.ifname, inv.ifname);
+    return true;
+  }
+  return false;
+}
+
 // The record a DEL works from: the journal, or a plan rebuilt from the pod source when the
-// journal is missing or unreadable. A corrupt journal that cannot be rebuilt fails loudly.
-JournalRecord record_for_del(Session& s) {
+// journal is missing or unreadable; nullopt when the journal says nothing is owed. A corrupt
+// journal that cannot be rebuilt fails loudly.
+std::optional<JournalRecord> record_for_del(Session& s) {
   const cni::Invocation& inv = s.invocation();
   std::optional<std::string> corrupt;
   try {
-    if (auto rec = s.journal().load(inv.container_id)) return *rec;
+    if (auto rec = s.journal().load(inv.container_id)) {
+      if (owes_this_del_nothing(*rec, inv)) return std::nullopt;
+      return rec;
+    }
   } catch (const CorruptJournal& c) {
     corrupt = c.path + ": " + c.reason;
     spdlog::error("journal {} is corrupt; rebuilding the plan from the pod source", *corrupt);
@@ -298,15 +337,20 @@ JournalRecord record_for_del(Session& s) {
 
 }  // namespace
 
+
 void MetaPlugin::del(const cni::Request& req) {
   Session s(req);
   const std::string& cid = req.invocation.container_id;
   Journal::Lock lock = s.journal().lock(cid, true);
-  JournalRecord rec = record_for_del(s);
+  std::optional<JournalRecord> found = record_for_del(s);
+  if (!found) return;
+  JournalRecord& rec = *found;
   UndoOutcome out = undo_attachments(s, rec, req.invocation.netns);
   if (out.failures.empty()) {
-    s.journal().remove(cid);
-    s.journal().remove_lock_file(cid);
+    // The tombstone lets the runtime's next DEL (containerd sends two) return at once.
+    s.journal().bury(cid, out.abandoned);
+    lock = Journal::Lock();
+    s.journal().sweep_now_and_then();
     return;
   }
   record_undo(s, rec);
@@ -322,9 +366,9 @@ void MetaPlugin::check(const cni::Request& req) {
   try {
     rec = s.journal().load(cid);
   } catch (const CorruptJournal& c) {
-    throw cni::Error(cni::kIoFailure, "journal " + c.path + " is corrupt: " + c.reason);
+    throw cni::Error(cni::kIoFailure, c.what());
   }
-  if (!rec || rec->state != JournalState::kComplete) {
+  if (!rec || rec->state != JournalState::kComplete || rec->ifname != req.invocation.ifname) {
     throw cni::Error(cni::kUnknownContainer, "container \"" + cid + "\" has no complete attachment");
   }
   for (const auto& a : rec->attachments) {
@@ -339,6 +383,7 @@ void MetaPlugin::check(const cni::Request& req) {
 void MetaPlugin::status(const cni::Request& req) {
   Session s(req);
   s.journal().ensure_usable();
+  s.check_ready();
   Plan plan = s.make_plan(std::nullopt);
   const PlannedAttachment& cluster = plan.attachments.front();
   s.chain().status(cluster.conflist, s.chain_context(cluster.ifname));
@@ -385,7 +430,7 @@ void collect_container(Session& s, const std::string& cid, const ValidSet& valid
   Journal::Lock lock = s.journal().lock(cid, false);
   if (!lock.held()) return;  // an ADD or DEL of this container is running right now
   std::optional<JournalRecord> rec = s.journal().load(cid);
-  if (!rec) return;
+  if (!rec || rec->state == JournalState::kDeleted) return;  // Journal::sweep's job
   if (valid.count({cid, rec->ifname})) {
     for (const auto& a : rec->attachments) {
       target_for(targets, a.planned.conflist)
@@ -416,11 +461,15 @@ void MetaPlugin::gc(const cni::Request& req) {
     try {
       collect_container(s, cid, valid, targets, errors);
     } catch (const CorruptJournal& c) {
-      errors.push_back("journal " + c.path + " is corrupt: " + c.reason);
+      errors.push_back(c.what());
     } catch (const std::exception& e) {
       errors.push_back(cid + ": " + e.what());
     }
   }
+  // Tombstones of containers the runtime no longer lists, and files of no running verb.
+  std::vector<std::string> keep;
+  for (const auto& [cid, ifname] : valid) keep.push_back(cid);
+  s.journal().sweep(true, keep);
   for (const auto& [name, target] : targets) {
     for (const auto& conflist : target.conflists) {
       try {

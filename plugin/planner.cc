@@ -256,7 +256,15 @@ void merge_cni_args(Json& plugin, const Json& cni_args, const Draft& d) {
   for (auto it = cni_args.begin(); it != cni_args.end(); ++it) cni[it.key()] = it.value();
 }
 
-PlannedAttachment finalize(const Draft& d, const PlanInputs& in, DeviceHandout& devices) {
+// The pod identity every delegate receives as args.cni.podRef ("namespace/name"), which
+// cnimux-ipam uses for sticky addresses; a selection's own cni-args may override it.
+Json pod_ref_args(const PodContext& ctx) {
+  if (ctx.name.empty()) return Json::object();
+  return {{"podRef", ctx.ns + "/" + ctx.name}};
+}
+
+PlannedAttachment finalize(const Draft& d, const PlanInputs& in, const PodContext& ctx,
+                           DeviceHandout& devices) {
   Json conf = d.net.conflist;
   Json offered = d.cluster && in.runtime_config.is_object() ? in.runtime_config : Json::object();
   if (d.selection) {
@@ -276,6 +284,7 @@ PlannedAttachment finalize(const Draft& d, const PlanInputs& in, DeviceHandout& 
       p["pciBusID"] = a.device_id;
     }
     inject_runtime_config(p, offered, d);
+    if (Json ref = pod_ref_args(ctx); !ref.empty()) merge_cni_args(p, ref, d);
     if (d.selection && d.selection->cni_args.is_object())
       merge_cni_args(p, d.selection->cni_args, d);
   }
@@ -300,7 +309,7 @@ Plan build_plan(const PlanInputs& in) {
   DeviceHandout devices(in, ctx);
   Plan plan;
   for (const Draft& d : drafts) {
-    PlannedAttachment a = finalize(d, in, devices);
+    PlannedAttachment a = finalize(d, in, ctx, devices);
     if (&d == route_owner) {
       a.default_route = true;
       if (d.selection) a.gateways = d.selection->default_route;

@@ -92,7 +92,15 @@ Plan Session::make_plan(const std::optional<PodInfo>& pod) {
   PlanInputs in{*config_, req_.invocation, nads};
   in.pod = pod ? &*pod : nullptr;
   in.runtime_config = config_->runtime_config;
-  return build_plan(in);
+  Plan plan = build_plan(in);
+  for (const PlannedAttachment& a : plan.attachments) {
+    try {
+      chain_->validate(a.conflist, chain_context(a.ifname));
+    } catch (const cni::Error& e) {
+      throw cni::Error(e.code(), "network \"" + a.network + "\" (" + a.ifname + "): " + e.msg());
+    }
+  }
+  return plan;
 }
 
 bool Session::status_required() const { return config_->status_policy == StatusPolicy::kRequired; }
@@ -108,6 +116,15 @@ void Session::wait_until_ready() const {
                        "readinessindicatorfile " + file + " does not exist yet: the cluster network is not ready");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void Session::check_ready() const {
+  const std::string& file = config_->readiness_indicator_file;
+  struct stat st{};
+  if (!file.empty() && ::stat(file.c_str(), &st) != 0) {
+    throw cni::Error(cni::kNotAvailable, "readinessindicatorfile " + file +
+                                             " does not exist yet: the cluster network is not ready");
   }
 }
 

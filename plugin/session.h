@@ -44,7 +44,9 @@ class Session {
   // does not exist is an error; nullopt means no source knows of it.
   std::optional<PodInfo> find_pod(PodLookup lookup);
 
-  // The validated plan for this pod (cluster network only when `pod` is empty).
+  // The validated plan for this pod (cluster network only when `pod` is empty). Every
+  // attachment's conflist is checked to be runnable (ChainRunner::validate): code 7 naming
+  // the network otherwise.
   Plan make_plan(const std::optional<PodInfo>& pod);
 
   // The Kubernetes client, or nullptr when no kubeconfig and no in-cluster config exist.
@@ -52,6 +54,9 @@ class Session {
   bool status_required() const;
   // Waits for readinessindicatorfile when configured; code 11 when it never appears.
   void wait_until_ready() const;
+  // STATUS's view of the same: code 50 at once when readinessindicatorfile is configured and
+  // missing, so STATUS never says ready while ADD would fail.
+  void check_ready() const;
 
  private:
   const cni::Request& req_;

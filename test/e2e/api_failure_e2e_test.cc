@@ -63,7 +63,7 @@ class ApiFixture : public ::testing::Test {
     EXPECT_TRUE(node_.stray_host_links().empty());
     EXPECT_EQ(node_.bridge_ports(), 0);
     EXPECT_TRUE(node_.held_addresses().empty());
-    const std::string journal = node_.read("journal/" + cid);
+    const std::string journal = node_.read("journal/" + cid + ".journal");
     if (!journal.empty()) {
       const json j = json::parse(journal, nullptr, false);
       ASSERT_TRUE(j.is_object()) << journal;

@@ -44,7 +44,7 @@ class AttachE2e : public ::testing::Test {
     EXPECT_TRUE(node_.held_addresses().empty());
     EXPECT_EQ(node_.bridge_ports(), 0);
     EXPECT_TRUE(node_.stray_host_links().empty());
-    EXPECT_FALSE(std::filesystem::exists(node_.journal_dir() + "/c1"));
+    EXPECT_FALSE(node_.has_live_journal("c1"));
 
     auto del = node_.run("DEL", "c1", pod_.path(), meta, pod_ns);
     EXPECT_EQ(del.exit_code, 0) << del.out << del.err;

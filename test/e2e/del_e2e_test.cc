@@ -57,7 +57,7 @@ class DelE2e : public ::testing::Test {
     return node_.run("DEL", "c1", netns, meta);
   }
 
-  std::string journal() const { return node_.journal_dir() + "/c1"; }
+  std::string journal() const { return node_.journal_path("c1"); }
 
   // Nothing of the pod is left: no address, no link in the pod or on the host, no journal.
   void expect_clean(bool netns_alive = true) const {
@@ -67,7 +67,7 @@ class DelE2e : public ::testing::Test {
     // host ends of its veths go with it: wait for that rather than race it.
     EXPECT_TRUE(eventually([&] { return node_.bridge_ports() == 0; }));
     EXPECT_TRUE(eventually([&] { return node_.stray_host_links().empty(); }));
-    EXPECT_FALSE(std::filesystem::exists(journal()));
+    EXPECT_FALSE(node_.has_live_journal("c1"));
   }
 
   E2eNode node_{"d"};
@@ -115,7 +115,7 @@ TEST_F(DelE2e, EmptyNetnsReleasesAddresses) {
   auto out = del("", meta_);
   ASSERT_EQ(out.exit_code, 0) << out.out << out.err;
   EXPECT_TRUE(node_.held_addresses().empty());
-  EXPECT_FALSE(std::filesystem::exists(journal()));
+  EXPECT_FALSE(node_.has_live_journal("c1"));
   pod_.remove();  // the runtime removes the netns, and the pod's links with it
   auto again = del("", meta_);
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
@@ -195,7 +195,7 @@ class CorruptJournalE2e : public DelE2e, public ::testing::WithParamInterface<Co
  protected:
   // Overwrites the journal; returns the bytes written.
   std::string corrupt() const {
-    const std::string bytes = GetParam().make(node_.read("journal/c1"));
+    const std::string bytes = GetParam().make(node_.read("journal/c1.journal"));
     E2eNode::write(journal(), bytes);
     return bytes;
   }
@@ -219,7 +219,7 @@ TEST_P(CorruptJournalE2e, WithoutPodSourceFailsLoudlyAndKeepsIt) {
   EXPECT_NE(out.exit_code, 0) << out.out << out.err;
   EXPECT_NE(out.out.find(journal()), std::string::npos) << out.out;
   ASSERT_TRUE(std::filesystem::exists(journal()));
-  EXPECT_EQ(node_.read("journal/c1"), bytes);
+  EXPECT_EQ(node_.read("journal/c1.journal"), bytes);
   EXPECT_EQ(node_.held_addresses().size(), 2u);
 
   // Once the pod is known again, DEL finishes the job.

@@ -200,6 +200,14 @@ class E2eNode {
     return testing_support::run_plugin(cnimux_binary(), env, meta.dump());
   }
 
+  // A verb that names no container (STATUS, GC): only CNI_COMMAND and CNI_PATH are set.
+  testing_support::PluginRun run_node_verb(const std::string& verb, const json& meta) const {
+    testing_support::CniEnv env;
+    env.command = verb;
+    env.path = bin();
+    return testing_support::run_plugin(cnimux_binary(), env, meta.dump());
+  }
+
   // Every address the IPAM store holds, as "network address".
   std::vector<std::string> held_addresses() const {
     std::vector<std::string> out;
@@ -211,15 +219,32 @@ class E2eNode {
     }
     return out;
   }
-  // Files in cniDir that belong to a container (journals, lock files), leaving out the
-  // node-wide dotfiles (the delegate version cache, the GC fence).
+  // Files in cniDir that say a container still owes work: journals other than tombstones
+  // (a finished DEL's record, which owes nothing), and anything else that is not a dotfile
+  // (temporary and lock files, the version cache and the GC fence are dotfiles).
   std::vector<std::string> container_files() const {
     std::vector<std::string> out;
     for (const auto& e : std::filesystem::directory_iterator(journal_dir())) {
       const std::string name = e.path().filename();
-      if (name.empty() || name[0] != '.') out.push_back(name);
+      if (name.empty() || name[0] == '.') continue;
+      if (is_tombstone(e.path())) continue;
+      out.push_back(name);
     }
     return out;
+  }
+  std::string journal_path(const std::string& cid) const {
+    return journal_dir() + "/" + cid + ".journal";
+  }
+  // A journal that owes work (exists and is not a tombstone).
+  bool has_live_journal(const std::string& cid) const {
+    return std::filesystem::exists(journal_path(cid)) && !is_tombstone(journal_path(cid));
+  }
+  static bool is_tombstone(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    json j = json::parse(buf.str(), nullptr, false);
+    return j.is_object() && j.value("state", "") == "deleted";
   }
   // Host links enslaved to the cluster bridge (the host ends of pod veths).
   int bridge_ports() const {

@@ -156,8 +156,8 @@ TEST(RollbackFailure, IsReportedAndStaysOwed) {
   EXPECT_NE(details.find("failed: network \"default/n2\" (net2)"), std::string::npos) << details;
   EXPECT_TRUE(E2eNode::links_in(pod).empty());
   EXPECT_TRUE(node.held_addresses().empty());
-  const json journal = json::parse(node.read("journal/cr1"), nullptr, false);
-  ASSERT_TRUE(journal.is_object()) << node.read("journal/cr1");
+  const json journal = json::parse(node.read("journal/cr1.journal"), nullptr, false);
+  ASSERT_TRUE(journal.is_object()) << node.read("journal/cr1.journal");
   EXPECT_EQ(journal["attachments"][0]["state"], "pending");
   EXPECT_EQ(journal["attachments"][1]["state"], "pending");
   EXPECT_EQ(journal["attachments"][2]["state"], "started");
@@ -166,7 +166,7 @@ TEST(RollbackFailure, IsReportedAndStaysOwed) {
   EXPECT_EQ(del.exit_code, 1) << del.out << del.err;
   ASSERT_NO_THROW(EXPECT_NE(del.json().value("msg", "").find("(net2)"), std::string::npos))
       << del.out;
-  EXPECT_TRUE(std::filesystem::exists(node.journal_dir() + "/cr1"));
+  EXPECT_TRUE(node.has_live_journal("cr1"));
   EXPECT_EQ(node.fake_calls(), (std::vector<std::string>{"ADD net2", "DEL net2", "DEL net2"}));
 }
 

@@ -106,7 +106,7 @@ TEST_P(HostileInput, RejectedWithTheFieldAndValueAndNothingRuns) {
   EXPECT_TRUE(E2eNode::links_in(pod).empty());
   EXPECT_TRUE(node.stray_host_links().empty());
   EXPECT_TRUE(node.held_addresses().empty());
-  EXPECT_FALSE(std::filesystem::exists(node.journal_dir() + "/ch1"));
+  EXPECT_FALSE(node.has_live_journal("ch1"));
   EXPECT_FALSE(std::filesystem::exists(canary()));
   std::filesystem::remove(canary());
 }

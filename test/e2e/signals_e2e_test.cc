@@ -70,7 +70,7 @@ class SignalDuringAdd : public ::testing::Test {
 
   // The journal cnimux left for `cid`, as JSON.
   json journal_of(const std::string& cid) const {
-    return json::parse(node_.read("journal/" + cid), nullptr, false);
+    return json::parse(node_.read("journal/" + cid + ".journal"), nullptr, false);
   }
 
   E2eNode node_;
@@ -108,13 +108,13 @@ TEST_P(StopSignal, StopsTheDelegateRollsBackAndReports) {
 
   // The journal owes nothing, so the runtime's DEL runs no delegate.
   const json journal = journal_of("cs1");
-  ASSERT_TRUE(journal.is_object()) << node_.read("journal/cs1");
+  ASSERT_TRUE(journal.is_object()) << node_.read("journal/cs1.journal");
   for (const auto& a : journal["attachments"]) EXPECT_EQ(a["state"], "pending") << a.dump();
   const std::vector<std::string> calls_before = node_.fake_calls();
   auto del = node_.run("DEL", "cs1", pod_.path(), meta_);
   EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
   EXPECT_EQ(node_.fake_calls(), calls_before);
-  EXPECT_FALSE(std::filesystem::exists(node_.journal_dir() + "/cs1"));
+  EXPECT_FALSE(node_.has_live_journal("cs1"));
 }
 
 INSTANTIATE_TEST_SUITE_P(TermAndInt, StopSignal, ::testing::Values(SIGTERM, SIGINT),
@@ -132,7 +132,7 @@ TEST_F(SignalDuringAdd, SigkillKillsTheDelegateAndDelReleasesEverything) {
   ASSERT_EQ(node_.held_addresses().size(), 2u);  // cluster and n1 had finished
 
   const json journal = journal_of("ck1");
-  ASSERT_TRUE(journal.is_object()) << node_.read("journal/ck1");
+  ASSERT_TRUE(journal.is_object()) << node_.read("journal/ck1.journal");
   ASSERT_EQ(journal["attachments"].size(), 3u);
   EXPECT_EQ(journal["attachments"][0]["state"], "added");
   EXPECT_EQ(journal["attachments"][1]["state"], "added");

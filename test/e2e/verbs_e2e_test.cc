@@ -22,10 +22,7 @@ class VerbsE2e : public ::testing::Test {
 
   // A verb that names no container (STATUS, GC): only CNI_COMMAND and CNI_PATH are set.
   testing_support::PluginRun run_node_verb(const std::string& verb, const json& meta) const {
-    testing_support::CniEnv env;
-    env.command = verb;
-    env.path = node_.bin();
-    return testing_support::run_plugin(cnimux_binary(), env, meta.dump());
+    return node_.run_node_verb(verb, meta);
   }
 
   void add(const std::string& cid, const TestNetns& pod, const json& meta) {
@@ -114,7 +111,7 @@ TEST_F(VerbsE2e, GcRemovesWhatTheValidListOmits) {
   ASSERT_EQ(gc.exit_code, 0) << gc.out << gc.err;
 
   EXPECT_TRUE(E2eNode::links_in(pod2).empty());
-  EXPECT_FALSE(std::filesystem::exists(node_.journal_dir() + "/c2"));
+  EXPECT_FALSE(node_.has_live_journal("c2"));
   auto held = node_.held_addresses();
   EXPECT_EQ(std::set<std::string>(held.begin(), held.end()), c1_addresses);
   auto links = E2eNode::links_in(pod_);
@@ -122,7 +119,7 @@ TEST_F(VerbsE2e, GcRemovesWhatTheValidListOmits) {
   EXPECT_EQ(links, (std::vector<std::string>{"eth0", "net1"}));
   EXPECT_EQ(addresses_of(pod_), c1_addresses);
   EXPECT_EQ(E2eNode::mac_in(pod_, "eth0"), c1_mac);
-  EXPECT_TRUE(std::filesystem::exists(node_.journal_dir() + "/c1"));
+  EXPECT_TRUE(node_.has_live_journal("c1"));
   auto check = node_.run("CHECK", "c1", pod_.path(), meta);
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 
@@ -174,7 +171,7 @@ TEST_F(VerbsE2e, GcOfAContainerWhoseNetnsIsGone) {
   auto gc = run_node_verb("GC", gc_meta);
   ASSERT_EQ(gc.exit_code, 0) << gc.out << gc.err;
   EXPECT_TRUE(node_.held_addresses().empty()) << ::testing::PrintToString(node_.held_addresses());
-  EXPECT_FALSE(std::filesystem::exists(node_.journal_dir() + "/c1"));
+  EXPECT_FALSE(node_.has_live_journal("c1"));
   // The kernel frees the unmounted netns, and the host end of its veth, asynchronously.
   EXPECT_TRUE(eventually([&] { return node_.bridge_ports() == 0; }));
 }

@@ -270,13 +270,26 @@ TEST_F(PlannerTest, RuntimeConfigGoesToTheClusterNetworkOnly) {
 TEST_F(PlannerTest, CniArgsMergeWithAnnotationWinning) {
   Plan p = select(R"([{"name":"capable","cni-args":{"b":"pod","c":"pod"}}])");
   Json c = conf(p.attachments[1]);
-  EXPECT_EQ(c["plugins"][1]["args"]["cni"], Json({{"a", "nad"}, {"b", "pod"}, {"c", "pod"}}));
-  EXPECT_EQ(c["plugins"][0]["args"]["cni"], Json({{"b", "pod"}, {"c", "pod"}}));
-  EXPECT_EQ(c["plugins"][2]["args"]["cni"], Json({{"b", "pod"}, {"c", "pod"}}));
-  // Without cni-args the NAD's args stay exactly as written.
+  const Json ref = "test/p1";
+  EXPECT_EQ(c["plugins"][1]["args"]["cni"],
+            Json({{"a", "nad"}, {"b", "pod"}, {"c", "pod"}, {"podRef", ref}}));
+  EXPECT_EQ(c["plugins"][0]["args"]["cni"], Json({{"b", "pod"}, {"c", "pod"}, {"podRef", ref}}));
+  EXPECT_EQ(c["plugins"][2]["args"]["cni"], Json({{"b", "pod"}, {"c", "pod"}, {"podRef", ref}}));
+  // Without cni-args the NAD's args stay as written, plus the pod's identity.
   Json plain = conf(select(R"([{"name":"capable"}])").attachments[1]);
-  EXPECT_EQ(plain["plugins"][1]["args"], Json({{"cni", {{"a", "nad"}, {"b", "nad"}}}}));
-  EXPECT_FALSE(plain["plugins"][0].contains("args"));
+  EXPECT_EQ(plain["plugins"][1]["args"],
+            Json({{"cni", {{"a", "nad"}, {"b", "nad"}, {"podRef", ref}}}}));
+  EXPECT_EQ(plain["plugins"][0]["args"], Json({{"cni", {{"podRef", ref}}}}));
+}
+
+TEST_F(PlannerTest, EveryDelegateGetsThePodRefAndCniArgsMayOverrideIt) {
+  Plan p = select(R"([{"name":"capable","cni-args":{"podRef":"other/name"}}])");
+  for (const Json& pl : conf(p.attachments[0])["plugins"]) {
+    EXPECT_EQ(pl["args"]["cni"]["podRef"], "test/p1") << pl.dump();
+  }
+  for (const Json& pl : conf(p.attachments[1])["plugins"]) {
+    EXPECT_EQ(pl["args"]["cni"]["podRef"], "other/name") << pl.dump();
+  }
 }
 
 // --- Default route. ---
