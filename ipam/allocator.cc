@@ -193,9 +193,7 @@ std::vector<Allocation> Allocator::find(const std::string& network, const std::s
   return out;
 }
 
-size_t Allocator::gc(const std::string& network, const std::vector<Attachment>& valid) {
-  std::set<std::pair<std::string, std::string>> keep;
-  for (const auto& v : valid) keep.emplace(v.container_id, v.ifname);
+size_t Allocator::gc(const std::string& network, const cni::ValidAttachments& keep) {
   size_t n = 0;
   store_.transact([&](StoreTxn& txn) {
     n = 0;

@@ -5,17 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "cni/gc_request.h"
 #include "cni/result.h"
 #include "ipam/config.h"
 #include "ipam/store.h"
 
 namespace ipam {
-
-// A live attachment, as listed in GC's cni.dev/valid-attachments.
-struct Attachment {
-  std::string container_id;
-  std::string ifname;
-};
 
 class Allocator {
  public:
@@ -54,7 +49,7 @@ class Allocator {
 
   // GC: frees every allocation of `network` that is not bound to one of `valid`, sticky
   // ones included. Returns how many were freed.
-  size_t gc(const std::string& network, const std::vector<Attachment>& valid);
+  size_t gc(const std::string& network, const cni::ValidAttachments& valid);
 
  private:
   Store& store_;
