@@ -3,7 +3,9 @@
 #include "ipam/ipam_plugin.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -129,6 +131,21 @@ TEST_F(IpamPluginTest, StatusIs50WhenTheStoreCannotBeOpened) {
   auto o = run("STATUS", "", c);
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_EQ(out(o)["code"], cni::kNotAvailable);
+}
+
+TEST_F(IpamPluginTest, UnsafeStoreDirectoryIsCode7ForAddAndCode50ForStatus) {
+  std::filesystem::create_directory(dir_.file("shared"));
+  ASSERT_EQ(::chmod(dir_.file("shared").c_str(), 01777), 0);
+  json c = conf();
+  c["cniVersion"] = "1.1.0";
+  c["ipam"]["store"]["path"] = dir_.file("shared/ipam.db");
+  auto a = run("ADD", "c1", c);
+  EXPECT_EQ(out(a)["code"], cni::kInvalidConfig) << a.stdout_json;
+  EXPECT_NE(out(a)["msg"].get<std::string>().find("group- or world-writable"), std::string::npos)
+      << a.stdout_json;
+  auto s = run("STATUS", "", c);
+  EXPECT_EQ(out(s)["code"], cni::kNotAvailable) << s.stdout_json;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("shared/ipam.db")));
 }
 
 TEST_F(IpamPluginTest, StatusIs50WhenTheStoreIsNotWritable) {
