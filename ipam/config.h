@@ -52,7 +52,8 @@ struct IpamConfig {
   bool sticky = false;  // bind addresses to the pod's identity instead of the container
   // Requested addresses, from runtimeConfig.ips and args.cni.ips (callers add CNI_ARGS IP=).
   std::vector<Address> requested;
-  // Pod identity "namespace/name" from args.cni.podRef (the meta plugin sets it), or "".
+  // args.cni.podRef as given ("namespace/name", set by the meta plugin in every delegate
+  // config it runs), or "". Validated only where it is used: a sticky ADD (owner_for).
   std::string pod_ref;
 };
 

@@ -61,6 +61,14 @@ Owner owner_for(const IpamConfig& cfg, const cni::Invocation& inv) {
   Owner o{cfg.network, inv.container_id, inv.ifname, ""};
   if (!cfg.sticky) return o;
   if (!cfg.pod_ref.empty()) {
+    auto slash = cfg.pod_ref.find('/');
+    bool well_formed = slash != std::string::npos && slash > 0 && slash + 1 < cfg.pod_ref.size() &&
+                       cfg.pod_ref.find('/', slash + 1) == std::string::npos;
+    if (!well_formed) {
+      throw cni::Error(cni::kInvalidConfig,
+                       "args.cni.podRef \"" + cfg.pod_ref +
+                           "\": must be \"namespace/name\" (ipam.sticky is set)");
+    }
     o.pod_ref = cfg.pod_ref;
     return o;
   }

@@ -41,9 +41,10 @@ class IpamPlugin : public cni::Plugin {
 // The configuration of one call: parse_ipam_config(conf.raw) plus CNI_ARGS "IP=" requests.
 IpamConfig config_for(const cni::Request& req);
 
-// The owner of one call. For a sticky config the pod identity comes from args.cni.podRef,
-// else from CNI_ARGS K8S_POD_NAMESPACE/K8S_POD_NAME; without one the allocation is bound
-// to the container only (logged as a warning).
+// The owner of one call. For a sticky config the pod identity comes from args.cni.podRef
+// (Error(kInvalidConfig) unless it is "namespace/name"), else from CNI_ARGS
+// K8S_POD_NAMESPACE/K8S_POD_NAME; without one the allocation is bound to the container only
+// (logged as a warning). A non-sticky config ignores both.
 Owner owner_for(const IpamConfig& cfg, const cni::Invocation& inv);
 
 }  // namespace ipam

@@ -208,6 +208,36 @@ TEST_F(IpamPluginTest, StickyPodFromCniArgsKeepsItsAddress) {
   EXPECT_EQ(out(run("ADD", "c4", m))["ips"][0]["address"], first);
 }
 
+TEST_F(IpamPluginTest, PodRefWinsOverCniArgsForStickyAddresses) {
+  json c = conf();
+  c["ipam"]["sticky"] = true;
+  c["args"] = {{"cni", {{"podRef", "ns1/web-0"}}}};
+  ASSERT_EQ(run("ADD", "c1", c, "K8S_POD_NAMESPACE=ns2;K8S_POD_NAME=other").exit_code, 0);
+  StoreConfig sc;
+  sc.path = dir_.file("ipam.db");
+  auto all = SqliteStore(sc).list_all();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].owner.pod_ref, "ns1/web-0");
+}
+
+TEST_F(IpamPluginTest, MalformedPodRefFailsOnlyAStickyAdd) {
+  for (json bad : {json("web-0"), json("/web-0"), json("ns/"), json("a/b/c"), json(5)}) {
+    json c = conf();
+    c["args"] = {{"cni", {{"podRef", bad}}}};
+    // Not sticky: podRef is not used, so nothing fails over it, DEL and GC included.
+    EXPECT_EQ(run("ADD", "c1", c).exit_code, 0) << bad.dump();
+    EXPECT_EQ(run("DEL", "c1", c).exit_code, 0) << bad.dump();
+    c["cniVersion"] = "1.1.0";
+    EXPECT_EQ(run("GC", "", c).exit_code, 0) << bad.dump();
+    c["ipam"]["sticky"] = true;
+    auto o = run("ADD", "c2", c);
+    EXPECT_EQ(out(o)["code"], cni::kInvalidConfig) << o.stdout_json;
+    EXPECT_NE(out(o)["msg"].get<std::string>().find("args.cni.podRef"), std::string::npos)
+        << o.stdout_json;
+    EXPECT_EQ(run("DEL", "c2", c).exit_code, 0) << bad.dump();
+  }
+}
+
 TEST_F(IpamPluginTest, MalformedConfigIsCode7NamingTheField) {
   json c = conf({{{{"subnet", "10.7.0.0/24"}, {"rangeEnd", "bogus"}}}});
   auto o = run("ADD", "c1", c);
