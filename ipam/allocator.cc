@@ -204,6 +204,11 @@ void validate_owner(const Owner& owner) {
   if (owner.ifname.empty()) throw cni::Error(cni::kInvalidEnvironment, "ipam owner: empty ifname");
 }
 
+// Whether `a` is bound to a container listed in `keep` (an unbound sticky one never is).
+bool bound_to_one_of(const Allocation& a, const cni::ValidAttachments& keep) {
+  return !a.owner.container_id.empty() && keep.count({a.owner.container_id, a.owner.ifname}) > 0;
+}
+
 }  // namespace
 
 std::vector<Allocation> Allocator::allocate(const IpamConfig& cfg, const Owner& owner) {
@@ -275,14 +280,35 @@ size_t Allocator::gc(const std::string& network, const cni::ValidAttachments& ke
   store_.transact([&](StoreTxn& txn) {
     n = 0;
     for (const auto& a : txn.list_network(network)) {
-      bool live =
-          !a.owner.container_id.empty() && keep.count({a.owner.container_id, a.owner.ifname}) > 0;
-      if (live) continue;
+      if (bound_to_one_of(a, keep)) continue;
       txn.erase(a.pool, a.address);
       ++n;
     }
   });
   return n;
+}
+
+std::vector<std::string> Allocator::networks() {
+  std::vector<std::string> out;
+  store_.transact([&](StoreTxn& txn) { out = txn.list_networks(); });
+  return out;
+}
+
+std::map<std::string, size_t> Allocator::gc_store(const LiveAttachments& live) {
+  std::map<std::string, size_t> freed;
+  store_.transact([&](StoreTxn& txn) {
+    freed.clear();
+    for (const auto& network : txn.list_networks()) {
+      for (const auto& a : txn.list_network(network)) {
+        const Owner& o = a.owner;
+        // Unbound sticky allocations (no container) are never live, as in gc().
+        if (!o.container_id.empty() && live.count({network, o.container_id, o.ifname})) continue;
+        txn.erase(a.pool, a.address);
+        ++freed[network];
+      }
+    }
+  });
+  return freed;
 }
 
 cni::Result make_result(const IpamConfig& cfg, const std::vector<Allocation>& allocations) {

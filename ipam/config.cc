@@ -295,6 +295,19 @@ IpamConfig parse_ipam_config(const nlohmann::json& netconf) {
   return cfg;
 }
 
+std::optional<StoreConfig> cnimux_ipam_store(const nlohmann::json& plugin_conf) {
+  if (!plugin_conf.is_object()) return std::nullopt;
+  auto ipam = plugin_conf.find("ipam");
+  if (ipam == plugin_conf.end() || !ipam->is_object()) return std::nullopt;
+  auto type = ipam->find("type");
+  if (type == ipam->end() || *type != "cnimux-ipam") return std::nullopt;
+  return parse_store(*ipam);
+}
+
+StoreConfig default_store_config() {
+  return parse_store(json::object());
+}
+
 cni::Dns effective_dns(const IpamConfig& cfg) {
   cni::Dns dns;
   if (!cfg.resolv_conf.empty()) {

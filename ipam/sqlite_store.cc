@@ -138,6 +138,16 @@ class SqliteTxn : public StoreTxn {
     return rows(st, "list allocations of network");
   }
 
+  std::vector<std::string> list_networks() override {
+    // The (network, container_id, ifname) index makes this a skip over distinct keys.
+    auto st = store_.statement("SELECT DISTINCT network FROM allocations ORDER BY network");
+    std::vector<std::string> out;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(column_text(st, 0));
+    if (rc != SQLITE_DONE) store_.fail(rc, "list networks");
+    return out;
+  }
+
   std::optional<Allocation> find_address(const std::string& pool, const Address& a) override {
     auto st = store_.statement("SELECT " CNIMUX_ALLOC_COLUMNS
                                " FROM allocations WHERE pool = ?1 AND addr = ?2");
