@@ -2,6 +2,9 @@
 // addresses, round robin, release, GC, and the CNI result.
 #include "ipam/allocator.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <ctime>
 #include <optional>
 #include <set>
@@ -39,18 +42,6 @@ Requests assign_requests(const IpamConfig& cfg, const std::vector<RangeSetSpace>
     out[set] = a;
   }
   return out;
-}
-
-// Removes and returns the allocation for range set `set` in `pool` from `list`.
-std::optional<Allocation> take(std::vector<Allocation>& list, const std::string& pool, int set) {
-  for (auto it = list.begin(); it != list.end(); ++it) {
-    if (it->pool == pool && it->range_set == set) {
-      Allocation a = *it;
-      list.erase(it);
-      return a;
-    }
-  }
-  return std::nullopt;
 }
 
 void check_request_matches(const std::optional<Address>& requested, const Allocation& held,
@@ -104,27 +95,105 @@ Allocation allocate_new(StoreTxn& txn, const IpamConfig& cfg, const RangeSetSpac
   return a;
 }
 
+// What an owner already holds that a retried ADD may return: its own allocations, then (when
+// sticky) its pod's, each once.
+std::vector<Allocation> held_by(StoreTxn& txn, const Owner& owner) {
+  auto held = txn.find_by_container(owner.network, owner.container_id, owner.ifname);
+  if (!owner.sticky()) return held;
+  for (auto& s : txn.find_by_pod(owner.network, owner.pod_ref, owner.ifname)) {
+    bool seen = false;
+    for (const auto& h : held) seen = seen || (h.pool == s.pool && h.address == s.address);
+    if (!seen) held.push_back(std::move(s));
+  }
+  return held;
+}
+
+// Why a stored allocation cannot serve range set `space` of the current config, or nullopt
+// when it can: it must be in cfg.pool, inside one of the set's ranges and not reserved (a
+// gateway, the network or broadcast address, excluded).
+std::optional<std::string> misfit(const IpamConfig& cfg, const RangeSetSpace& space,
+                                  const Allocation& a) {
+  if (a.pool != cfg.pool) return "is in pool \"" + a.pool + "\", not \"" + cfg.pool + "\"";
+  int range = space.range_of(a.address);
+  if (range < 0) return "is not in any range of pool \"" + cfg.pool + "\"";
+  return space.ranges()[range].reserved_reason(a.address);
+}
+
+// Why `a` serves no range set of the config, for the log.
+std::string why_stale(const IpamConfig& cfg, const std::vector<RangeSetSpace>& spaces,
+                      const Allocation& a) {
+  for (const auto& space : spaces) {
+    if (space.range_of(a.address) < 0) continue;
+    if (auto why = misfit(cfg, space, a)) return *why;
+    return "a second address of one range set";
+  }
+  if (a.pool != cfg.pool) return "is in pool \"" + a.pool + "\", not \"" + cfg.pool + "\"";
+  return "is not in any range of pool \"" + cfg.pool + "\"";
+}
+
+// The held allocation that serves range set `space`, removed from `held`, or nullopt.
+std::optional<Allocation> take_fitting(std::vector<Allocation>& held, const IpamConfig& cfg,
+                                       const RangeSetSpace& space) {
+  for (auto it = held.begin(); it != held.end(); ++it) {
+    if (misfit(cfg, space, *it)) continue;
+    Allocation a = std::move(*it);
+    held.erase(it);
+    return a;
+  }
+  return std::nullopt;
+}
+
+// Brings a fitting allocation up to date: bound to `owner`, with the range set index, prefix
+// and gateway of the current config (a stored record may predate a config change, or hold
+// an impossible prefix). Rewrites the record only when something changed.
+Allocation refresh(StoreTxn& txn, Allocation a, const RangeSetSpace& space, int set,
+                   const Owner& owner) {
+  const Range& range = space.ranges()[space.range_of(a.address)].range();
+  Allocation want = a;
+  want.range_set = set;
+  want.prefix_len = range.subnet.len;
+  want.gateway = range.gateway;
+  want.owner.container_id = owner.container_id;
+  bool same_record =
+      want.range_set == a.range_set && want.prefix_len == a.prefix_len && want.gateway == a.gateway;
+  if (!same_record) {
+    txn.erase(a.pool, a.address);
+    txn.insert(want);
+  } else if (a.owner.container_id != owner.container_id) {
+    txn.bind(a.pool, a.address, owner.container_id);
+  }
+  return want;
+}
+
 std::vector<Allocation> allocate_in(StoreTxn& txn, const IpamConfig& cfg,
                                     const std::vector<RangeSetSpace>& spaces,
-                                    const Requests& requests, const Owner& owner) {
-  auto held = txn.find_by_container(owner.network, owner.container_id, owner.ifname);
-  std::vector<Allocation> sticky;
-  if (owner.sticky()) sticky = txn.find_by_pod(owner.network, owner.pod_ref, owner.ifname);
+                                    const Requests& requests, const Owner& owner,
+                                    std::vector<std::string>& dropped) {
+  std::vector<Allocation> held = held_by(txn, owner);
   std::vector<Allocation> out;
   for (size_t i = 0; i < spaces.size(); ++i) {
     const int set = static_cast<int>(i);
-    if (auto a = take(held, cfg.pool, set)) {
+    if (auto a = take_fitting(held, cfg, spaces[i])) {
       check_request_matches(requests[i], *a, owner);
-      out.push_back(*a);
-    } else if (auto s = take(sticky, cfg.pool, set)) {
-      check_request_matches(requests[i], *s, owner);
-      txn.bind(s->pool, s->address, owner.container_id);
-      s->owner.container_id = owner.container_id;
-      out.push_back(*s);
-    } else {
-      out.push_back(allocate_new(txn, cfg, spaces[i], set, owner, requests[i]));
+      out.push_back(refresh(txn, std::move(*a), spaces[i], set, owner));
     }
   }
+  // What the owner still holds fits no range set of the current config (the ranges changed,
+  // the address is now excluded, or the pool was renamed): release it before allocating
+  // afresh, so that a retried ADD never holds two addresses for one range set.
+  for (const auto& stale : held) {
+    txn.erase(stale.pool, stale.address);
+    dropped.push_back(stale.address.str() + " of pool \"" + stale.pool + "\" (" +
+                      why_stale(cfg, spaces, stale) + ")");
+  }
+  for (size_t i = 0; i < spaces.size(); ++i) {
+    const int set = static_cast<int>(i);
+    bool served = false;
+    for (const auto& a : out) served = served || a.range_set == set;
+    if (!served) out.push_back(allocate_new(txn, cfg, spaces[i], set, owner, requests[i]));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Allocation& a, const Allocation& b) { return a.range_set < b.range_set; });
   return out;
 }
 
@@ -133,6 +202,11 @@ void validate_owner(const Owner& owner) {
     throw cni::Error(cni::kInvalidEnvironment, "ipam owner: empty container ID");
   }
   if (owner.ifname.empty()) throw cni::Error(cni::kInvalidEnvironment, "ipam owner: empty ifname");
+}
+
+// Whether `a` is bound to a container listed in `keep` (an unbound sticky one never is).
+bool bound_to_one_of(const Allocation& a, const cni::ValidAttachments& keep) {
+  return !a.owner.container_id.empty() && keep.count({a.owner.container_id, a.owner.ifname}) > 0;
 }
 
 }  // namespace
@@ -147,10 +221,18 @@ std::vector<std::vector<Allocation>> Allocator::allocate_many(const IpamConfig& 
   const auto spaces = build_spaces(cfg);
   const Requests requests = assign_requests(cfg, spaces);
   std::vector<std::vector<Allocation>> out;
+  std::vector<std::string> dropped;
   store_.transact([&](StoreTxn& txn) {
     out.clear();  // the transaction may be retried
-    for (const auto& o : owners) out.push_back(allocate_in(txn, cfg, spaces, requests, o));
+    dropped.clear();
+    for (const auto& o : owners) {
+      out.push_back(allocate_in(txn, cfg, spaces, requests, o, dropped));
+    }
   });
+  for (const auto& d : dropped) {
+    spdlog::warn("released {}: it no longer fits the configuration of network \"{}\"", d,
+                 cfg.network);
+  }
   return out;
 }
 
@@ -193,21 +275,40 @@ std::vector<Allocation> Allocator::find(const std::string& network, const std::s
   return out;
 }
 
-size_t Allocator::gc(const std::string& network, const std::vector<Attachment>& valid) {
-  std::set<std::pair<std::string, std::string>> keep;
-  for (const auto& v : valid) keep.emplace(v.container_id, v.ifname);
+size_t Allocator::gc(const std::string& network, const cni::ValidAttachments& keep) {
   size_t n = 0;
   store_.transact([&](StoreTxn& txn) {
     n = 0;
     for (const auto& a : txn.list_network(network)) {
-      bool live =
-          !a.owner.container_id.empty() && keep.count({a.owner.container_id, a.owner.ifname}) > 0;
-      if (live) continue;
+      if (bound_to_one_of(a, keep)) continue;
       txn.erase(a.pool, a.address);
       ++n;
     }
   });
   return n;
+}
+
+std::vector<std::string> Allocator::networks() {
+  std::vector<std::string> out;
+  store_.transact([&](StoreTxn& txn) { out = txn.list_networks(); });
+  return out;
+}
+
+std::map<std::string, size_t> Allocator::gc_store(const LiveAttachments& live) {
+  std::map<std::string, size_t> freed;
+  store_.transact([&](StoreTxn& txn) {
+    freed.clear();
+    for (const auto& network : txn.list_networks()) {
+      for (const auto& a : txn.list_network(network)) {
+        const Owner& o = a.owner;
+        // Unbound sticky allocations (no container) are never live, as in gc().
+        if (!o.container_id.empty() && live.count({network, o.container_id, o.ifname})) continue;
+        txn.erase(a.pool, a.address);
+        ++freed[network];
+      }
+    }
+  });
+  return freed;
 }
 
 cni::Result make_result(const IpamConfig& cfg, const std::vector<Allocation>& allocations) {

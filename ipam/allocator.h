@@ -2,20 +2,27 @@
 // transactions. This is the in-process API the meta plugin and in-tree delegates call.
 #pragma once
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "cni/gc_request.h"
 #include "cni/result.h"
 #include "ipam/config.h"
 #include "ipam/store.h"
 
 namespace ipam {
 
-// A live attachment, as listed in GC's cni.dev/valid-attachments.
-struct Attachment {
+// One live attachment of a whole-store GC: the network config's name (what every allocation
+// records) and the attachment's container ID and interface name.
+struct LiveAttachment {
+  std::string network;
   std::string container_id;
   std::string ifname;
+  auto operator<=>(const LiveAttachment&) const = default;
 };
+using LiveAttachments = std::set<LiveAttachment>;
 
 class Allocator {
  public:
@@ -54,7 +61,19 @@ class Allocator {
 
   // GC: frees every allocation of `network` that is not bound to one of `valid`, sticky
   // ones included. Returns how many were freed.
-  size_t gc(const std::string& network, const std::vector<Attachment>& valid);
+  size_t gc(const std::string& network, const cni::ValidAttachments& valid);
+
+  // The networks (config names) the store holds allocations of, sorted: what a node-wide GC
+  // must reach even when no config it still knows names them.
+  std::vector<std::string> networks();
+
+  // GC of the whole store, every network and pool, in one transaction: frees every
+  // allocation whose (network, container_id, ifname) is not in `live`. Sticky allocations
+  // follow gc(): kept only while bound to a live attachment, so an unbound one (its pod
+  // stopped) is freed. Only for a caller that knows every attachment made with this store
+  // (the meta plugin, the node's only CNI plugin, with its GC fence held so that no ADD
+  // allocates meanwhile). Returns the number freed per network (networks with none left out).
+  std::map<std::string, size_t> gc_store(const LiveAttachments& live);
 
  private:
   Store& store_;

@@ -258,16 +258,17 @@ std::vector<Address> parse_requests(const json& netconf) {
   return out;
 }
 
+// args.cni.podRef as given, or "" when absent. Not validated here: only a
+// sticky ADD uses it (owner_for), and DEL, CHECK and GC must not fail over it.
 std::string parse_pod_ref(const json& netconf) {
   auto args = netconf.find("args");
   if (args == netconf.end() || !args->is_object()) return "";
   auto cni_args = args->find("cni");
   if (cni_args == args->end() || !cni_args->is_object()) return "";
-  std::string ref = opt_string(*cni_args, "podRef", "args.cni");
-  if (!ref.empty() && ref.find('/') == std::string::npos) {
-    bad_value("args.cni.podRef", ref, "must be \"namespace/name\"");
-  }
-  return ref;
+  auto ref = cni_args->find("podRef");
+  if (ref == cni_args->end() || ref->is_null()) return "";
+  // A non-string keeps its type name, so that a sticky ADD can name what it got.
+  return ref->is_string() ? ref->get<std::string>() : "<" + std::string(ref->type_name()) + ">";
 }
 
 }  // namespace
@@ -292,6 +293,19 @@ IpamConfig parse_ipam_config(const nlohmann::json& netconf) {
   cfg.pod_ref = parse_pod_ref(netconf);
   cfg.resolv_conf = opt_string(ipam, "resolvConf", "ipam");
   return cfg;
+}
+
+std::optional<StoreConfig> cnimux_ipam_store(const nlohmann::json& plugin_conf) {
+  if (!plugin_conf.is_object()) return std::nullopt;
+  auto ipam = plugin_conf.find("ipam");
+  if (ipam == plugin_conf.end() || !ipam->is_object()) return std::nullopt;
+  auto type = ipam->find("type");
+  if (type == ipam->end() || *type != "cnimux-ipam") return std::nullopt;
+  return parse_store(*ipam);
+}
+
+StoreConfig default_store_config() {
+  return parse_store(json::object());
 }
 
 cni::Dns effective_dns(const IpamConfig& cfg) {

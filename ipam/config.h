@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,7 +53,8 @@ struct IpamConfig {
   bool sticky = false;  // bind addresses to the pod's identity instead of the container
   // Requested addresses, from runtimeConfig.ips and args.cni.ips (callers add CNI_ARGS IP=).
   std::vector<Address> requested;
-  // Pod identity "namespace/name" from args.cni.podRef (the meta plugin sets it), or "".
+  // args.cni.podRef as given ("namespace/name", set by the meta plugin in every delegate
+  // config it runs), or "". Validated only where it is used: a sticky ADD (owner_for).
   std::string pod_ref;
 };
 
@@ -60,6 +62,15 @@ struct IpamConfig {
 // the IPAM settings). Error(kInvalidConfig) names the field and value, e.g.
 // `ipam.ranges[0][1].rangeStart "10.2.0.9": not in subnet 10.1.0.0/24`.
 IpamConfig parse_ipam_config(const nlohmann::json& netconf);
+
+// The store a plugin config allocates from when its "ipam.type" is "cnimux-ipam" (the store
+// keys only: a config whose ranges are broken still names its store), else nullopt. For
+// the meta plugin's node-wide GC, which must reach every store its delegates used.
+// Error(kInvalidConfig) naming the field when the store keys are malformed.
+std::optional<StoreConfig> cnimux_ipam_store(const nlohmann::json& plugin_conf);
+
+// The store of a config that names none: /var/lib/cni/cnimux/ipam.db.
+StoreConfig default_store_config();
 
 // The result's DNS: the entries of `resolv_conf` (nameserver, domain, search and options
 // lines, as host-local reads them), each field overridden by `dns` when that sets it.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cni/error.h"
+#include "cni/gc_request.h"
 
 namespace ipam {
 namespace {
@@ -60,6 +61,14 @@ Owner owner_for(const IpamConfig& cfg, const cni::Invocation& inv) {
   Owner o{cfg.network, inv.container_id, inv.ifname, ""};
   if (!cfg.sticky) return o;
   if (!cfg.pod_ref.empty()) {
+    auto slash = cfg.pod_ref.find('/');
+    bool well_formed = slash != std::string::npos && slash > 0 && slash + 1 < cfg.pod_ref.size() &&
+                       cfg.pod_ref.find('/', slash + 1) == std::string::npos;
+    if (!well_formed) {
+      throw cni::Error(cni::kInvalidConfig,
+                       "args.cni.podRef \"" + cfg.pod_ref +
+                           "\": must be \"namespace/name\" (ipam.sticky is set)");
+    }
     o.pod_ref = cfg.pod_ref;
     return o;
   }
@@ -73,30 +82,6 @@ Owner owner_for(const IpamConfig& cfg, const cni::Invocation& inv) {
   }
   o.pod_ref = cni_arg(inv, "K8S_POD_NAMESPACE").value_or("") + "/" + *name;
   return o;
-}
-
-std::vector<Attachment> valid_attachments(const nlohmann::json& netconf) {
-  const char* key = "cni.dev/valid-attachments";
-  auto it = netconf.find(key);
-  if (it == netconf.end()) {
-    key = "cni.dev/attachments";
-    it = netconf.find(key);
-  }
-  std::vector<Attachment> out;
-  if (it == netconf.end() || it->is_null()) return out;
-  if (!it->is_array()) {
-    throw cni::Error(cni::kInvalidConfig, std::string(key) + ": must be a list");
-  }
-  for (const auto& a : *it) {
-    bool ok = a.is_object() && a.contains("containerID") && a["containerID"].is_string() &&
-              a.contains("ifname") && a["ifname"].is_string();
-    if (!ok) {
-      throw cni::Error(cni::kInvalidConfig,
-                       std::string(key) + ": entry " + a.dump() + " needs containerID and ifname");
-    }
-    out.push_back({a["containerID"].get<std::string>(), a["ifname"].get<std::string>()});
-  }
-  return out;
 }
 
 cni::Result IpamPlugin::add(const cni::Request& req) {
@@ -160,7 +145,7 @@ void IpamPlugin::status(const cni::Request& req) {
 
 void IpamPlugin::gc(const cni::Request& req) {
   IpamConfig cfg = parse_ipam_config(req.conf.raw);
-  auto valid = valid_attachments(req.conf.raw);
+  const cni::ValidAttachments valid = cni::valid_attachments(req.conf);
   if (cfg.store.type == "sqlite" && !file_exists(cfg.store.path)) return;
   size_t n = Allocator(*open_(cfg.store)).gc(cfg.network, valid);
   spdlog::info("gc of network \"{}\" freed {} allocation(s)", cfg.network, n);

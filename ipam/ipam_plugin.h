@@ -30,7 +30,8 @@ class IpamPlugin : public cni::Plugin {
   void check(const cni::Request& req) override;
   // Code 50 when the store cannot be opened or written.
   void status(const cni::Request& req) override;
-  // Frees every allocation of the network not in cni.dev/valid-attachments.
+  // Frees every allocation of the network not in cni.dev/valid-attachments (parsed by
+  // cni::valid_attachments).
   void gc(const cni::Request& req) override;
 
  private:
@@ -40,13 +41,10 @@ class IpamPlugin : public cni::Plugin {
 // The configuration of one call: parse_ipam_config(conf.raw) plus CNI_ARGS "IP=" requests.
 IpamConfig config_for(const cni::Request& req);
 
-// The owner of one call. For a sticky config the pod identity comes from args.cni.podRef,
-// else from CNI_ARGS K8S_POD_NAMESPACE/K8S_POD_NAME; without one the allocation is bound
-// to the container only (logged as a warning).
+// The owner of one call. For a sticky config the pod identity comes from args.cni.podRef
+// (Error(kInvalidConfig) unless it is "namespace/name"), else from CNI_ARGS
+// K8S_POD_NAMESPACE/K8S_POD_NAME; without one the allocation is bound to the container only
+// (logged as a warning). A non-sticky config ignores both.
 Owner owner_for(const IpamConfig& cfg, const cni::Invocation& inv);
-
-// GC's cni.dev/valid-attachments (or the older cni.dev/attachments) from a network config;
-// Error(kInvalidConfig) naming the key when malformed.
-std::vector<Attachment> valid_attachments(const nlohmann::json& netconf);
 
 }  // namespace ipam

@@ -1,12 +1,8 @@
 // SQLite implementation of ipam::Store: schema, pragmas, prepared statements, transactions.
 #include "ipam/sqlite_store.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -14,6 +10,7 @@
 
 #include "cni/error.h"
 #include "cni/scope_guard.h"
+#include "ipam/store_files.h"
 
 namespace ipam {
 namespace {
@@ -51,44 +48,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
 
 #define CNIMUX_ALLOC_COLUMNS \
   "pool, addr, range_set, prefix_len, gateway, network, container_id, ifname, pod_ref, created"
-
-// mkdir -p, creating each missing directory 0700; existing ones are left as they are.
-void ensure_private_dir(const std::string& dir) {
-  if (dir.empty()) return;
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
-      throw cni::Error(cni::kIoFailure, "ipam store directory \"" + dir + "\": not a directory");
-    }
-    return;
-  }
-  auto slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) ensure_private_dir(dir.substr(0, slash));
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw cni::Error(cni::kIoFailure,
-                     "ipam store directory \"" + dir + "\": mkdir: " + std::strerror(errno));
-  }
-}
-
-// Creates the database file 0600 before SQLite does (it would use 0644 under umask 022);
-// SQLite gives the -wal and -shm files the database file's mode.
-void ensure_private_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    throw cni::Error(cni::kIoFailure, "ipam store \"" + path + "\": open: " + std::strerror(errno));
-  }
-  cni::ScopeGuard close_fd([fd] { ::close(fd); });
-  if (::fchmod(fd, 0600) != 0) {
-    throw cni::Error(cni::kIoFailure,
-                     "ipam store \"" + path + "\": chmod 0600: " + std::strerror(errno));
-  }
-}
-
-std::string dirname_of(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return "";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
 
 void bind_text(sqlite3_stmt* st, int i, const std::string& s) {
   sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
@@ -177,6 +136,16 @@ class SqliteTxn : public StoreTxn {
         store_.statement("SELECT " CNIMUX_ALLOC_COLUMNS " FROM allocations WHERE network = ?1");
     bind_text(st, 1, network);
     return rows(st, "list allocations of network");
+  }
+
+  std::vector<std::string> list_networks() override {
+    // The (network, container_id, ifname) index makes this a skip over distinct keys.
+    auto st = store_.statement("SELECT DISTINCT network FROM allocations ORDER BY network");
+    std::vector<std::string> out;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(column_text(st, 0));
+    if (rc != SQLITE_DONE) store_.fail(rc, "list networks");
+    return out;
   }
 
   std::optional<Allocation> find_address(const std::string& pool, const Address& a) override {
@@ -281,8 +250,7 @@ class SqliteTxn : public StoreTxn {
 }  // namespace
 
 SqliteStore::SqliteStore(const StoreConfig& cfg) : cfg_(cfg) {
-  ensure_private_dir(dirname_of(cfg_.path));
-  ensure_private_file(cfg_.path);
+  open_path_ = prepare_store_file(cfg_.path);
   open_database();
   try {
     enable_wal();
@@ -312,9 +280,12 @@ void SqliteStore::fail(int rc, const std::string& what) const {
 }
 
 void SqliteStore::open_database() {
-  int rc =
-      sqlite3_open_v2(cfg_.path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  // NOFOLLOW: SQLite refuses a symlink in the path (open_path_'s directory is resolved
+  // already) and opens the -wal and -shm files with O_NOFOLLOW too.
+  int rc = sqlite3_open_v2(
+      open_path_.c_str(), &db_,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+      nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);

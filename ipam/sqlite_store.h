@@ -19,9 +19,11 @@ namespace ipam {
 class SqliteStore : public Store {
  public:
   // Opens or creates the database at cfg.path. Missing directories are created 0700, the
-  // database file (and so its -wal and -shm files) is 0600. Throws Error(kIoFailure) naming
-  // the path when it cannot be opened, Error(kTryAgainLater) when another process holds it
-  // locked for longer than cfg.busy_timeout_ms.
+  // database file (and so its -wal and -shm files) is 0600. Throws Error(kInvalidConfig)
+  // when the path is unsafe (see prepare_store_file in ipam/store_files.h: symlinks, hard
+  // links, a directory others may write), Error(kIoFailure) naming the path when it cannot
+  // be opened, Error(kTryAgainLater) when another process holds it locked for longer than
+  // cfg.busy_timeout_ms.
   explicit SqliteStore(const StoreConfig& cfg);
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
@@ -64,6 +66,7 @@ class SqliteStore : public Store {
   void exec(const char* sql, const std::string& what);
 
   StoreConfig cfg_;
+  std::string open_path_;  // cfg_.path with its directory resolved, as SQLite opens it
   sqlite3* db_ = nullptr;
   std::mutex mu_;  // one transaction at a time per connection
   std::map<std::string, sqlite3_stmt*> statements_;

@@ -55,6 +55,8 @@ class StoreTxn {
                                               const std::string& ifname) = 0;
   // Every allocation recorded for `network`.
   virtual std::vector<Allocation> list_network(const std::string& network) = 0;
+  // The networks that hold at least one allocation, in every pool, sorted and distinct.
+  virtual std::vector<std::string> list_networks() = 0;
   virtual std::optional<Allocation> find_address(const std::string& pool, const Address& a) = 0;
   // Held addresses of `pool` in [from, to] (one family), ascending.
   virtual std::unique_ptr<HeldScan> scan_held(const std::string& pool, const Address& from,

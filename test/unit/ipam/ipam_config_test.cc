@@ -208,5 +208,27 @@ TEST(IpListTest, ParsesCniArgsIpValues) {
   }
 }
 
+TEST(IpamConfigTest, StoreOfACnimuxIpamPluginConfig) {
+  json bridge = {{"name", "n"},
+                 {"type", "bridge"},
+                 {"ipam",
+                  {{"type", "cnimux-ipam"},
+                   {"ranges", "broken"},
+                   {"store", {{"path", "/srv/ipam/x.db"}, {"busyTimeoutMs", 5}}}}}};
+  auto store = cnimux_ipam_store(bridge);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->path, "/srv/ipam/x.db");
+  EXPECT_EQ(store->busy_timeout_ms, 5);
+  bridge["ipam"].erase("store");
+  EXPECT_EQ(cnimux_ipam_store(bridge)->path, default_store_config().path);
+  EXPECT_EQ(default_store_config().path, "/var/lib/cni/cnimux/ipam.db");
+  bridge["ipam"]["dataDir"] = "/srv/hl";
+  EXPECT_EQ(cnimux_ipam_store(bridge)->path, "/srv/hl/cnimux-ipam.db");
+  EXPECT_FALSE(cnimux_ipam_store({{"type", "bridge"}, {"ipam", {{"type", "host-local"}}}}));
+  EXPECT_FALSE(cnimux_ipam_store({{"type", "loopback"}}));
+  bridge["ipam"]["store"] = {{"path", "relative.db"}};
+  EXPECT_THROW(cnimux_ipam_store(bridge), cni::Error);
+}
+
 }  // namespace
 }  // namespace ipam

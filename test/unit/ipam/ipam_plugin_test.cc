@@ -3,7 +3,9 @@
 #include "ipam/ipam_plugin.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -131,6 +133,21 @@ TEST_F(IpamPluginTest, StatusIs50WhenTheStoreCannotBeOpened) {
   EXPECT_EQ(out(o)["code"], cni::kNotAvailable);
 }
 
+TEST_F(IpamPluginTest, UnsafeStoreDirectoryIsCode7ForAddAndCode50ForStatus) {
+  std::filesystem::create_directory(dir_.file("shared"));
+  ASSERT_EQ(::chmod(dir_.file("shared").c_str(), 01777), 0);
+  json c = conf();
+  c["cniVersion"] = "1.1.0";
+  c["ipam"]["store"]["path"] = dir_.file("shared/ipam.db");
+  auto a = run("ADD", "c1", c);
+  EXPECT_EQ(out(a)["code"], cni::kInvalidConfig) << a.stdout_json;
+  EXPECT_NE(out(a)["msg"].get<std::string>().find("group- or world-writable"), std::string::npos)
+      << a.stdout_json;
+  auto s = run("STATUS", "", c);
+  EXPECT_EQ(out(s)["code"], cni::kNotAvailable) << s.stdout_json;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("shared/ipam.db")));
+}
+
 TEST_F(IpamPluginTest, StatusIs50WhenTheStoreIsNotWritable) {
   json c = conf();
   c["cniVersion"] = "1.1.0";
@@ -189,6 +206,36 @@ TEST_F(IpamPluginTest, StickyPodFromCniArgsKeepsItsAddress) {
   m["args"] = {{"cni", {{"podRef", "ns1/web-0"}}}};
   ASSERT_EQ(run("DEL", "c3", c).exit_code, 0);
   EXPECT_EQ(out(run("ADD", "c4", m))["ips"][0]["address"], first);
+}
+
+TEST_F(IpamPluginTest, PodRefWinsOverCniArgsForStickyAddresses) {
+  json c = conf();
+  c["ipam"]["sticky"] = true;
+  c["args"] = {{"cni", {{"podRef", "ns1/web-0"}}}};
+  ASSERT_EQ(run("ADD", "c1", c, "K8S_POD_NAMESPACE=ns2;K8S_POD_NAME=other").exit_code, 0);
+  StoreConfig sc;
+  sc.path = dir_.file("ipam.db");
+  auto all = SqliteStore(sc).list_all();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].owner.pod_ref, "ns1/web-0");
+}
+
+TEST_F(IpamPluginTest, MalformedPodRefFailsOnlyAStickyAdd) {
+  for (json bad : {json("web-0"), json("/web-0"), json("ns/"), json("a/b/c"), json(5)}) {
+    json c = conf();
+    c["args"] = {{"cni", {{"podRef", bad}}}};
+    // Not sticky: podRef is not used, so nothing fails over it, DEL and GC included.
+    EXPECT_EQ(run("ADD", "c1", c).exit_code, 0) << bad.dump();
+    EXPECT_EQ(run("DEL", "c1", c).exit_code, 0) << bad.dump();
+    c["cniVersion"] = "1.1.0";
+    EXPECT_EQ(run("GC", "", c).exit_code, 0) << bad.dump();
+    c["ipam"]["sticky"] = true;
+    auto o = run("ADD", "c2", c);
+    EXPECT_EQ(out(o)["code"], cni::kInvalidConfig) << o.stdout_json;
+    EXPECT_NE(out(o)["msg"].get<std::string>().find("args.cni.podRef"), std::string::npos)
+        << o.stdout_json;
+    EXPECT_EQ(run("DEL", "c2", c).exit_code, 0) << bad.dump();
+  }
 }
 
 TEST_F(IpamPluginTest, MalformedConfigIsCode7NamingTheField) {
