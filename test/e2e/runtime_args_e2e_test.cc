@@ -122,9 +122,14 @@ TEST_F(RuntimeArgsE2e, RuntimeIpAndMacGoToTheClusterNetworkOnly) {
 
 // Runtime ips for a cluster network that cannot honour them fail the ADD before anything is
 // created; once the network declares the capability, the address is the pod's.
+// Runtime ips for a cluster network that cannot honour them fail the ADD before anything is
+// created. One address reaches it as CNI_ARGS IP= (podman's `network reload` repeats a single
+// --ip in runtimeConfig ips). Once the network declares the capability, the addresses are the
+// pod's.
 TEST_F(RuntimeArgsE2e, RuntimeIpsNeedTheCapabilityOnTheClusterNetwork) {
-  json meta = node_.meta_config({{"runtimeConfig", {{"ips", {"10.241.0.9/24"}}}}});
-  auto refused = run("ADD", "IgnoreUnknown=1;K8S_POD_NAME=web", meta);
+  const std::string args = "IgnoreUnknown=1;K8S_POD_NAME=web";
+  json two = node_.meta_config({{"runtimeConfig", {{"ips", {"10.241.0.9/24", "10.241.0.10/24"}}}}});
+  auto refused = run("ADD", args, two);
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_EQ(error_code(refused), 2) << refused.out;
   EXPECT_NE(refused.out.find("runtimeConfig \\\"ips\\\""), std::string::npos) << refused.out;
@@ -132,16 +137,24 @@ TEST_F(RuntimeArgsE2e, RuntimeIpsNeedTheCapabilityOnTheClusterNetwork) {
   EXPECT_TRUE(links().empty());
   EXPECT_TRUE(node_.held_addresses().empty());
   // A runtime DELs after a failed ADD; that clears the container's lock file.
-  EXPECT_EQ(run("DEL", "IgnoreUnknown=1;K8S_POD_NAME=web", meta).exit_code, 0);
+  EXPECT_EQ(run("DEL", args, two).exit_code, 0);
+  expect_nothing_left();
+
+  json reload = node_.meta_config({{"runtimeConfig", {{"ips", {"10.241.0.9", "10.241.0.9"}}}}});
+  auto one = run("ADD", args, reload);
+  ASSERT_EQ(one.exit_code, 0) << one.out << one.err;
+  EXPECT_EQ(E2eNode::addresses_in(pod_, "eth0"), (std::vector<std::string>{"10.241.0.9/24"}));
+  EXPECT_EQ(run("DEL", args, reload).exit_code, 0);
   expect_nothing_left();
 
   json cluster = node_.bridge_config("10.241.0.0/24");
   cluster["capabilities"] = {{"ips", true}};
   node_.write_cluster_network(cluster);
-  auto add = run("ADD", "IgnoreUnknown=1;K8S_POD_NAME=web", meta);
+  json declared = node_.meta_config({{"runtimeConfig", {{"ips", {"10.241.0.9/24"}}}}});
+  auto add = run("ADD", args, declared);
   ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
   EXPECT_EQ(E2eNode::addresses_in(pod_, "eth0"), (std::vector<std::string>{"10.241.0.9/24"}));
-  EXPECT_EQ(run("DEL", "IgnoreUnknown=1;K8S_POD_NAME=web", meta).exit_code, 0);
+  EXPECT_EQ(run("DEL", args, declared).exit_code, 0);
   expect_nothing_left();
 }
 
