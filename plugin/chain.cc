@@ -2,10 +2,10 @@
 // error joining.
 #include "plugin/chain.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <memory>
-
-#include <spdlog/spdlog.h>
 
 #include "cni/config.h"
 #include "cni/env.h"
@@ -32,8 +32,26 @@ cni::DelegateRequest make_request(cni::Verb verb, const ChainContext& ctx, std::
   return req;
 }
 
-std::vector<std::string> delegate_versions(cni::Delegate& d, const ChainContext& ctx) {
-  return d.supported_versions(make_request(cni::Verb::kVersion, ctx, "{}"));
+// What the plugin says it speaks. An answer that is empty or not JSON (code 6) yields
+// `fallback`: such a plugin predates or ignores VERSION, and libcni would have run it at the
+// list's version without asking. Any other failure (not found, crash, timeout) stands.
+std::vector<std::string> delegate_versions(cni::Delegate& d, const ChainContext& ctx,
+                                           const std::string& type,
+                                           const std::vector<std::string>& fallback) {
+  try {
+    return d.supported_versions(make_request(cni::Verb::kVersion, ctx, "{}"));
+  } catch (const cni::Error& e) {
+    if (e.code() != cni::kDecodeFailure) throw;
+    spdlog::warn("{}: unusable VERSION answer ({}); {}", type, e.msg(),
+                 fallback.empty() ? "it gets no GC or STATUS"
+                                  : "running it at the config's cniVersion " + fallback.front());
+    return fallback;
+  }
+}
+
+// ADD, DEL and CHECK run a plugin with a useless VERSION answer at the list's version.
+std::vector<std::string> list_fallback(const std::string& list_version) {
+  return {list_version.empty() ? "0.1.0" : list_version};
 }
 
 bool speaks(const std::vector<std::string>& versions, const std::string& v) {
@@ -48,9 +66,9 @@ std::string negotiate(const std::string& wanted, const std::vector<std::string>&
   if (speaks(theirs, v)) return v;
   std::string common = cni::newest_common_version(cni::supported_versions(), theirs);
   if (common.empty()) {
-    throw cni::Error(cni::kIncompatibleVersion,
-                     type + ": plugin supports none of the versions cnimux speaks (config wants " +
-                         v + ")");
+    throw cni::Error(
+        cni::kIncompatibleVersion,
+        type + ": plugin supports none of the versions cnimux speaks (config wants " + v + ")");
   }
   return common;
 }
@@ -90,7 +108,9 @@ ParsedList parse_list(const std::string& conflist) {
   return p;
 }
 
-std::string type_of(const json& plugin) { return plugin.value("type", std::string()); }
+std::string type_of(const json& plugin) {
+  return plugin.value("type", std::string());
+}
 
 // Joins failures into one error that keeps the first failure's code.
 class ErrorCollector {
@@ -117,6 +137,17 @@ class ErrorCollector {
 
 }  // namespace
 
+std::string forwarded_cni_args(const cni::CniArgs& runtime_args, bool cluster_network) {
+  if (cluster_network) return runtime_args.encode();
+  cni::CniArgs out;
+  for (const auto& [key, value] : runtime_args.pairs()) {
+    if (std::find(kPrimaryOnlyCniArgs.begin(), kPrimaryOnlyCniArgs.end(), key) ==
+        kPrimaryOnlyCniArgs.end())
+      out.set(key, value);
+  }
+  return out.encode();
+}
+
 cni::Result ChainRunner::add(const std::string& conflist, const ChainContext& ctx) {
   ParsedList list = parse_list(conflist);
   json prev;  // null for the first plugin
@@ -124,7 +155,8 @@ cni::Result ChainRunner::add(const std::string& conflist, const ChainContext& ct
   for (const json& plugin : list.plugins) {
     const std::string type = type_of(plugin);
     std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
-    const std::string version = negotiate(list.version, delegate_versions(*d, ctx), type);
+    const std::string version = negotiate(
+        list.version, delegate_versions(*d, ctx, type, list_fallback(list.version)), type);
     json out = d->invoke(make_request(cni::Verb::kAdd, ctx, plugin_stdin(plugin, version, prev)));
     if (!out.is_object()) {
       throw cni::Error(cni::kDecodeFailure, type + ": ADD succeeded but printed no result");
@@ -197,7 +229,8 @@ std::vector<std::string> ChainRunner::del(const std::string& conflist, const Cha
       std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
       std::string version = list.version;
       try {
-        version = negotiate(list.version, delegate_versions(*d, ctx), type);
+        version = negotiate(list.version,
+                            delegate_versions(*d, ctx, type, list_fallback(list.version)), type);
       } catch (const cni::Error& e) {
         // Still attempt the DEL at the list's version: a leak is worse than a refusal.
         spdlog::warn("{}", e.msg());
@@ -222,7 +255,7 @@ std::string ChainRunner::release_ipam_only(const json& plugin, const ChainContex
     std::unique_ptr<cni::Delegate> d = resolver_.resolve(ipam);
     std::string v = version;
     try {
-      v = negotiate(version, delegate_versions(*d, ctx), ipam);
+      v = negotiate(version, delegate_versions(*d, ctx, ipam, list_fallback(version)), ipam);
     } catch (const cni::Error&) {
     }
     // An IPAM plugin reads the whole plugin config, as when its main plugin calls it.
@@ -241,7 +274,8 @@ void ChainRunner::check(const std::string& conflist, const ChainContext& ctx,
   for (const json& plugin : list.plugins) {
     const std::string type = type_of(plugin);
     std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
-    const std::string version = negotiate(list.version, delegate_versions(*d, ctx), type);
+    const std::string version = negotiate(
+        list.version, delegate_versions(*d, ctx, type, list_fallback(list.version)), type);
     if (cni::compare_versions(version, "0.4.0") < 0) continue;
     d->invoke(make_request(cni::Verb::kCheck, ctx, plugin_stdin(plugin, version, prev_result)));
   }
@@ -255,13 +289,13 @@ void ChainRunner::gc(const std::string& conflist, const ChainContext& ctx, const
     try {
       std::string type = type_of(plugin);
       std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
-      if (!speaks(delegate_versions(*d, ctx), kGcVersion)) {
+      if (!speaks(delegate_versions(*d, ctx, type, {}), kGcVersion)) {
         // An IPAM plugin reads the whole config; only its binary changes.
         const json* ipam = plugin.contains("ipam") ? &plugin["ipam"] : nullptr;
         if (!ipam || !ipam->is_object() || ipam->value("type", "").empty()) continue;
         type = ipam->value("type", "");
         d = resolver_.resolve(type);
-        if (!speaks(delegate_versions(*d, ctx), kGcVersion)) continue;
+        if (!speaks(delegate_versions(*d, ctx, type, {}), kGcVersion)) continue;
       }
       plugin["cniVersion"] = kGcVersion;
       plugin["cni.dev/valid-attachments"] = valid;
@@ -278,14 +312,15 @@ void ChainRunner::gc(const std::string& conflist, const ChainContext& ctx, const
 void ChainRunner::status(const std::string& conflist, const ChainContext& ctx) {
   ParsedList list = parse_list(conflist);
   for (json plugin : list.plugins) {
-    std::unique_ptr<cni::Delegate> d = resolver_.resolve(type_of(plugin));
-    if (!speaks(delegate_versions(*d, ctx), kGcVersion)) {
+    const std::string type = type_of(plugin);
+    std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
+    if (!speaks(delegate_versions(*d, ctx, type, {}), kGcVersion)) {
       // As for GC: a plugin too old for STATUS still depends on its IPAM plugin, whose
       // store may be unusable; ask the IPAM plugin directly when it speaks 1.1.0.
       const std::string ipam = ipam_type_of(plugin);
       if (ipam.empty()) continue;
       d = resolver_.resolve(ipam);
-      if (!speaks(delegate_versions(*d, ctx), kGcVersion)) continue;
+      if (!speaks(delegate_versions(*d, ctx, ipam, {}), kGcVersion)) continue;
     }
     plugin["cniVersion"] = kGcVersion;
     d->invoke(make_request(cni::Verb::kStatus, ctx, plugin.dump()));

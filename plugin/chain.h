@@ -4,26 +4,38 @@
 #pragma once
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cni/delegate.h"
+#include "cni/env.h"
 #include "cni/result.h"
 
 namespace plugin {
+
+// CNI_ARGS keys a runtime sets for the pod's primary interface (podman's --ip, --mac-address
+// and `network reload`). They belong to the cluster network only: a secondary network's
+// addresses and MAC come from its selection element (ips, mac).
+inline const std::vector<std::string> kPrimaryOnlyCniArgs{"IP", "MAC"};
+
+// The CNI_ARGS one attachment's delegates get: the runtime's, unchanged, for the cluster
+// network; without kPrimaryOnlyCniArgs for every other attachment.
+std::string forwarded_cni_args(const cni::CniArgs& runtime_args, bool cluster_network);
 
 // Where and as whom the chain runs.
 struct ChainContext {
   std::string container_id;
   std::string netns;
   std::string ifname;
-  std::string cni_args;           // encoded CNI_ARGS handed to every delegate
+  std::string cni_args;           // encoded CNI_ARGS for every delegate (forwarded_cni_args)
   std::vector<std::string> path;  // searched for delegates; also their CNI_PATH
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
 };
 
+// Each plugin of a list is asked VERSION first, to hand it a cniVersion it speaks. A plugin
+// whose VERSION answer is empty or not JSON (many small shell plugins; libcni never asks
+// during ADD) is handed the list's cniVersion, with a warning.
 class ChainRunner {
  public:
   explicit ChainRunner(cni::DelegateResolver& resolver) : resolver_(resolver) {}
@@ -50,7 +62,8 @@ class ChainRunner {
 
   // CHECK every plugin in order against `prev_result`. Skipped for configs below 0.4.0 and
   // for lists with disableCheck.
-  void check(const std::string& conflist, const ChainContext& ctx, const nlohmann::json& prev_result);
+  void check(const std::string& conflist, const ChainContext& ctx,
+             const nlohmann::json& prev_result);
 
   // GC every plugin that speaks 1.1.0 with `valid` (a cni.dev/valid-attachments list). A
   // plugin that does not, but whose `ipam` plugin does, has its IPAM plugin collected

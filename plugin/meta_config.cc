@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <map>
 
@@ -35,6 +36,18 @@ std::string as_string(const std::string& key, const Json& v) {
 std::string as_nonempty_string(const std::string& key, const Json& v) {
   std::string s = as_string(key, v);
   if (s.empty()) bad_value(key, v, "must not be empty");
+  return s;
+}
+
+// A Kubernetes namespace name (an RFC 1123 label): it goes into API paths.
+std::string as_namespace_name(const std::string& key, const Json& v) {
+  std::string s = as_nonempty_string(key, v);
+  const bool label = s.size() <= 63 && std::isalnum(static_cast<unsigned char>(s.front())) &&
+                     std::isalnum(static_cast<unsigned char>(s.back())) &&
+                     std::all_of(s.begin(), s.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                     });
+  if (!label) bad_value(key, v, "expected a namespace name (lowercase letters, digits, '-')");
   return s;
 }
 
@@ -135,6 +148,10 @@ const std::map<std::string, Handler>& handlers() {
       {"binDir", [](M& m, const Json& v) { m.bin_dir = as_nonempty_string("binDir", v); }},
       {"nadDir", [](M& m, const Json& v) { m.nad_dir = as_string("nadDir", v); }},
       {"podDir", [](M& m, const Json& v) { m.pod_dir = as_string("podDir", v); }},
+      {"defaultPodNamespace",
+       [](M& m, const Json& v) {
+         m.default_pod_namespace = as_namespace_name("defaultPodNamespace", v);
+       }},
       {"deviceCheckpoint",
        [](M& m, const Json& v) {
          m.device_checkpoint = as_nonempty_string("deviceCheckpoint", v);

@@ -32,6 +32,8 @@ struct MetaConfig {
   std::string bin_dir = "/opt/cni/bin";
   std::string nad_dir;  // NAD manifests (YAML or JSON) for nodes without an API server
   std::string pod_dir;  // pod manifests, likewise
+  // The namespace of a pod that CNI_ARGS names without K8S_POD_NAMESPACE (podman).
+  std::string default_pod_namespace = "default";
   std::string device_checkpoint = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint";
   std::string multus_namespace = "kube-system";
   std::vector<std::string> system_namespaces{"kube-system"};

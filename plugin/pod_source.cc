@@ -4,13 +4,11 @@
 
 #include <spdlog/spdlog.h>
 
-
 #include "cni/error.h"
 #include "plugin/manifests.h"
 
 namespace plugin {
 namespace {
-
 
 PodInfo identity_from_args(const cni::Invocation& inv, std::string source) {
   PodInfo info;
@@ -115,10 +113,14 @@ std::optional<PodInfo> PodDirSource::find(const cni::Invocation& inv, const nloh
 
 std::optional<PodInfo> ChainPodSource::find(const cni::Invocation& inv,
                                             const nlohmann::json* runtime_config) {
+  // podman names its container or pod but never a namespace.
+  cni::Invocation named = inv;
+  if (named.pod_namespace().empty() && !named.pod_name().empty())
+    named.args.set("K8S_POD_NAMESPACE", default_namespace_);
   for (const auto& source : sources_) {
-    if (auto info = source->find(inv, runtime_config)) return info;
+    if (auto info = source->find(named, runtime_config)) return info;
   }
-  return identity_from_args(inv, "none");
+  return identity_from_args(named, "none");
 }
 
 std::unique_ptr<PodSource> make_pod_source_chain(const PodSourceOptions& options) {
@@ -127,7 +129,7 @@ std::unique_ptr<PodSource> make_pod_source_chain(const PodSourceOptions& options
   if (options.kube)
     sources.push_back(std::make_unique<ApiPodSource>(*options.kube, options.pod_must_exist));
   if (!options.pod_dir.empty()) sources.push_back(std::make_unique<PodDirSource>(options.pod_dir));
-  return std::make_unique<ChainPodSource>(std::move(sources));
+  return std::make_unique<ChainPodSource>(std::move(sources), options.default_namespace);
 }
 
 }  // namespace plugin

@@ -68,21 +68,27 @@ class PodDirSource : public PodSource {
 
 // Tries each source in order; the first answer wins. When none answers it returns
 // PodInfo{ns, name, uid from CNI_ARGS, no annotations, source "none"}: never nullopt.
+// CNI_ARGS with K8S_POD_NAME but no K8S_POD_NAMESPACE (podman) name a pod in
+// `default_namespace`, for every source and for the answer.
 class ChainPodSource : public PodSource {
  public:
-  explicit ChainPodSource(std::vector<std::unique_ptr<PodSource>> sources)
-      : sources_(std::move(sources)) {}
+  explicit ChainPodSource(std::vector<std::unique_ptr<PodSource>> sources,
+                          std::string default_namespace = "default")
+      : sources_(std::move(sources)), default_namespace_(std::move(default_namespace)) {}
   std::optional<PodInfo> find(const cni::Invocation& inv,
                               const nlohmann::json* runtime_config) override;
 
  private:
   std::vector<std::unique_ptr<PodSource>> sources_;
+  std::string default_namespace_;
 };
 
 struct PodSourceOptions {
   KubeClient* kube = nullptr;   // null: no kubeconfig / in-cluster config; the API is skipped
   std::string pod_dir;          // empty: no manifests directory
   bool pod_must_exist = false;  // see ApiPodSource
+  // The namespace of a pod named without K8S_POD_NAMESPACE (defaultPodNamespace).
+  std::string default_namespace = "default";
 };
 
 // CRI -> API (when `kube`) -> podDir (when `pod_dir`) -> none. The chain never calls the API

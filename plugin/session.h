@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,9 @@ class Session {
   ChainRunner& chain() { return *chain_; }
   const MetaConfig& config() const { return *config_; }
 
-  // The context every delegate of `attachment_ifname` runs in.
+  // The context every delegate of `attachment_ifname` runs in. The cluster network (on
+  // CNI_IFNAME) gets the runtime's CNI_ARGS, plus a runtimeConfig ips/mac its plugins do not
+  // declare as IP=/MAC=; every other attachment gets them without IP and MAC.
   ChainContext chain_context(const std::string& attachment_ifname) const;
 
   // The pod, cheapest source first (CRI annotations, API, podDir). For ADD a pod the API says
@@ -66,6 +69,9 @@ class Session {
   std::unique_ptr<ChainRunner> chain_;
   std::unique_ptr<KubeClient> kube_;
   bool kube_tried_ = false;
+  // "ips"/"mac" when a plugin of the planned cluster network declares it (set by make_plan);
+  // undeclared runtime requests reach it as CNI_ARGS IP=/MAC= instead.
+  std::set<std::string> cluster_declares_;
 };
 
 }  // namespace plugin

@@ -54,6 +54,7 @@ TEST(MetaConfig, Defaults) {
   EXPECT_EQ(m.log_level, "warn");
   EXPECT_FALSE(m.log_to_stderr);
   EXPECT_TRUE(m.nad_dir.empty());
+  EXPECT_EQ(m.default_pod_namespace, "default");
   EXPECT_TRUE(m.runtime_config.is_null());
 }
 
@@ -63,6 +64,7 @@ TEST(MetaConfig, EveryKey) {
     "defaultNetworks": ["sidecar", "/etc/cni/extra.conf"],
     "kubeconfig": "/etc/cnimux/kubeconfig",
     "confDir": "/c", "cniDir": "/j", "binDir": "/b", "nadDir": "/n", "podDir": "/p",
+    "defaultPodNamespace": "podman-pods",
     "multusNamespace": "cnimux-system", "systemNamespaces": ["kube-system", "admin"],
     "namespaceIsolation": true, "globalNamespaces": "default, shared ,,other",
     "readinessindicatorfile": "/run/ready", "logFile": "/var/log/cnimux.log",
@@ -82,6 +84,7 @@ TEST(MetaConfig, EveryKey) {
   EXPECT_EQ(m.bin_dir, "/b");
   EXPECT_EQ(m.nad_dir, "/n");
   EXPECT_EQ(m.pod_dir, "/p");
+  EXPECT_EQ(m.default_pod_namespace, "podman-pods");
   EXPECT_EQ(m.multus_namespace, "cnimux-system");
   EXPECT_THAT(m.system_namespaces, ElementsAre("kube-system", "admin"));
   EXPECT_TRUE(m.namespace_isolation);
@@ -138,6 +141,9 @@ TEST(MetaConfig, WrongTypesNameKeyAndValue) {
       {"statusPolicy", "sometimes", "\"statusPolicy\" = \"sometimes\": expected \"required\""},
       {"logLevel", "loud", "\"logLevel\" = \"loud\""},
       {"logToStderr", 1, "\"logToStderr\" = 1"},
+      {"defaultPodNamespace", "", "\"defaultPodNamespace\" = \"\": must not be empty"},
+      {"defaultPodNamespace", "Shop/x",
+       "\"defaultPodNamespace\" = \"Shop/x\": expected a namespace"},
       {"capabilities", Json::array(), "\"capabilities\" = []: expected an object"},
       {"runtimeConfig", "x", "\"runtimeConfig\" = \"x\""},
       {"delegates", Json::array(), "\"delegates\" = []"},

@@ -179,6 +179,37 @@ TEST_F(PodDirTest, ChainTriesCriThenApiThenPodDir) {
             cni::kPodNotFound);
 }
 
+// podman: CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAME=<name> with no namespace.
+TEST_F(PodDirTest, PodNamedWithoutNamespaceIsInTheDefaultNamespace) {
+  write("web.yaml",
+        "kind: Pod\nmetadata:\n  name: web\n  namespace: podman\n"
+        "  annotations:\n    from: podman-ns\n"
+        "---\nkind: Pod\nmetadata:\n  name: web\n  annotations:\n    from: default-ns\n");
+  const auto podman_args = invocation("IgnoreUnknown=1;K8S_POD_NAME=web");
+
+  auto by_default = make_pod_source_chain({.pod_dir = dir_})->find(podman_args, nullptr);
+  EXPECT_EQ(by_default->source, "podDir");
+  EXPECT_EQ(by_default->ns, "default");
+  EXPECT_EQ(by_default->annotations.at("from"), "default-ns");
+
+  auto configured = make_pod_source_chain({.pod_dir = dir_, .default_namespace = "podman"});
+  auto found = configured->find(podman_args, nullptr);
+  EXPECT_EQ(found->ns, "podman");
+  EXPECT_EQ(found->annotations.at("from"), "podman-ns");
+
+  // The API is asked in that namespace too, and the "none" answer carries it.
+  fakes::InMemoryKubeClient kube;
+  auto none = make_pod_source_chain({.kube = &kube, .default_namespace = "podman"})
+                  ->find(podman_args, nullptr);
+  EXPECT_EQ(none->source, "none");
+  EXPECT_EQ(none->ns, "podman");
+  EXPECT_EQ(kube.counts().pod_gets, 1);
+
+  // No pod name: nothing to default, the identity stays empty.
+  auto anonymous = make_pod_source_chain({.pod_dir = dir_})->find(invocation(""), nullptr);
+  EXPECT_TRUE(anonymous->ns.empty());
+}
+
 TEST(PodSourceOverHttp, CriAnswerMakesNoApiRequestAndApiMakesOne) {
   fakes::FakeKubeApi api(fakes::FakeKubeApi::Options{
       .fixtures = {
