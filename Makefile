@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 BENCH_BUILD ?= build-bench
 BENCH_TARGETS = cnimux cnimux-ipam cnimux-ipam-bench-fill cnimux-bench-meta
 
-.PHONY: all build test demo bench format clean
+.PHONY: all build test demo bench format format-check clean
 
 all: build
 
@@ -41,6 +41,10 @@ bench:
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+format-check:
+	scripts/install-deps.sh test
+	scripts/check_format.sh
 
 clean:
 	rm -rf $(BUILD) $(BENCH_BUILD)

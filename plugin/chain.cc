@@ -5,10 +5,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
 #include <memory>
+#include <set>
 
 #include "cni/config.h"
 #include "cni/env.h"
+#include "cni/netlink.h"
+#include "cni/netns.h"
 #include "cni/error.h"
 #include "cni/version.h"
 
@@ -177,6 +181,31 @@ std::string ipam_type_of(const json& plugin) {
   return t != it->end() && t->is_string() ? t->get<std::string>() : "";
 }
 
+// Plugin types whose whole footprint is the pod's link plus its IPAM: once the link is gone,
+// only the addresses can be left. Others keep state elsewhere (bridge and ptp masquerade
+// rules, an overlay's endpoint in its datastore), so a failed DEL of theirs stays owed.
+bool keeps_state_only_on_its_link(const std::string& type) {
+  static const std::set<std::string> kTypes = {
+      "macvlan",       "ipvlan",        "vlan",          "host-device",        "sriov",
+      "dummy",         "cnimux-macvlan", "cnimux-ipvlan", "cnimux-host-device", "cnimux-sriov"};
+  return kTypes.count(type) != 0;
+}
+
+// True when the attachment's interface cannot exist: the netns is gone (handed over empty)
+// or holds no link of that name. Unknown (permissions, netlink trouble) counts as present.
+bool interface_absent(const ChainContext& ctx) {
+  if (ctx.netns.empty()) return true;
+  try {
+    cni::Netns ns = cni::Netns::open(ctx.netns);
+    cni::NetlinkSocket sk = cni::NetlinkSocket::in(ns);
+    return !cni::netlink::link_exists(sk, ctx.ifname);
+  } catch (const cni::NetnsGoneError&) {
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 void ChainRunner::validate(const std::string& conflist, const ChainContext& ctx) {
@@ -211,7 +240,9 @@ std::vector<std::string> ChainRunner::del(const std::string& conflist, const Cha
     try {
       resolver_.ensure_runnable(type, ctx.path);
     } catch (const cni::Error& e) {
-      abandoned.push_back(e.msg() + release_ipam_only(*it, ctx, prev_result, list.version));
+      std::string how;
+      release_ipam_only(*it, ctx, prev_result, list.version, how);
+      abandoned.push_back(e.msg() + how);
       continue;
     }
     json plugin = *it;
@@ -237,6 +268,16 @@ std::vector<std::string> ChainRunner::del(const std::string& conflist, const Cha
       }
       d->invoke(make_request(cni::Verb::kDel, ctx, plugin_stdin(plugin, version, prev_result)));
     } catch (const cni::Error& e) {
+      // The interface's own plugin failed, but if the interface does not exist there is
+      // nothing of it left to undo but its addresses (a macvlan whose master vanished fails
+      // every DEL; the kernel took its link with it, or the ADD never made one).
+      std::string how;
+      if (std::next(it) == list.plugins.rend() && keeps_state_only_on_its_link(type) &&
+          interface_absent(ctx) &&
+          release_ipam_only(*it, ctx, prev_result, list.version, how)) {
+        abandoned.push_back(e.msg() + "; " + ctx.ifname + " does not exist in the pod" + how);
+        continue;
+      }
       errors.add(e);
     } catch (const std::exception& e) {
       errors.add(type, e);
@@ -246,10 +287,14 @@ std::vector<std::string> ChainRunner::del(const std::string& conflist, const Cha
   return abandoned;
 }
 
-std::string ChainRunner::release_ipam_only(const json& plugin, const ChainContext& ctx,
-                                           const json& prev_result, const std::string& version) {
+bool ChainRunner::release_ipam_only(const json& plugin, const ChainContext& ctx,
+                                    const json& prev_result, const std::string& version,
+                                    std::string& how) {
   const std::string ipam = ipam_type_of(plugin);
-  if (ipam.empty()) return "; it has no IPAM to release";
+  if (ipam.empty()) {
+    how = "; it has no IPAM to release";
+    return true;
+  }
   try {
     resolver_.ensure_runnable(ipam, ctx.path);
     std::unique_ptr<cni::Delegate> d = resolver_.resolve(ipam);
@@ -260,9 +305,11 @@ std::string ChainRunner::release_ipam_only(const json& plugin, const ChainContex
     }
     // An IPAM plugin reads the whole plugin config, as when its main plugin calls it.
     d->invoke(make_request(cni::Verb::kDel, ctx, plugin_stdin(plugin, v, prev_result)));
-    return "; its IPAM (" + ipam + ") released the addresses";
+    how = "; its IPAM (" + ipam + ") released the addresses";
+    return true;
   } catch (const cni::Error& e) {
-    return "; its IPAM could not release the addresses either: " + e.msg();
+    how = "; its IPAM could not release the addresses either: " + e.msg();
+    return false;
   }
 }
 

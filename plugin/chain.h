@@ -55,7 +55,12 @@ class ChainRunner {
   // A stored attachment that can no longer run must not wedge the container: when the
   // conflist cannot be parsed, nothing can be done; when a plugin's binary is gone, its IPAM
   // plugin (if that still exists) is asked to DEL directly, so the address is released.
-  // Neither is a failure: each is returned as a line naming what was given up, for the
+  // Likewise when the interface's own plugin (the list's first), of a type whose whole
+  // footprint is the link and its addresses (macvlan, ipvlan, vlan, host-device, sriov,
+  // dummy), fails its DEL while the interface does not exist in the pod (netns gone, or no
+  // such link): its IPAM plugin is asked directly, and when that succeeds nothing of the
+  // attachment is left.
+  // None of these is a failure: each is returned as a line naming what was given up, for the
   // caller to log and record.
   std::vector<std::string> del(const std::string& conflist, const ChainContext& ctx,
                                const nlohmann::json& prev_result);
@@ -74,10 +79,12 @@ class ChainRunner {
   void status(const std::string& conflist, const ChainContext& ctx);
 
  private:
-  // DELs `plugin`'s IPAM plugin directly (its main plugin cannot run). Returns the clause
+  // DELs `plugin`'s IPAM plugin directly (its main plugin cannot run, or has nothing left to
+  // undo). True when the addresses are released (or it has no IPAM); `how` gets the clause
   // that says how it went, for the abandoned line.
-  std::string release_ipam_only(const nlohmann::json& plugin, const ChainContext& ctx,
-                                const nlohmann::json& prev_result, const std::string& version);
+  bool release_ipam_only(const nlohmann::json& plugin, const ChainContext& ctx,
+                         const nlohmann::json& prev_result, const std::string& version,
+                         std::string& how);
 
   cni::DelegateResolver& resolver_;
 };

@@ -3,11 +3,18 @@
 #include "plugin/meta_plugin.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
+#include <filesystem>
+#include <map>
 #include <set>
 #include <spdlog/spdlog.h>
 
 #include "cni/error.h"
+#include "cni/gc_request.h"
+#include "ipam/allocator.h"
+#include "ipam/config.h"
+#include "ipam/store.h"
 #include "cni/netns.h"
 #include "cni/process.h"
 #include "cni/skeleton.h"
@@ -391,21 +398,7 @@ void MetaPlugin::status(const cni::Request& req) {
 
 namespace {
 
-using ValidSet = std::set<std::pair<std::string, std::string>>;  // (containerID, ifname)
-
-ValidSet valid_attachments(const cni::NetConf& conf) {
-  ValidSet valid;
-  for (const char* key : {"cni.dev/valid-attachments", "cni.dev/attachments"}) {
-    auto it = conf.raw.find(key);
-    if (it == conf.raw.end()) continue;
-    if (!it->is_array()) throw cni::Error(cni::kInvalidConfig, std::string(key) + " is not a list");
-    for (const auto& v : *it) {
-      if (!v.is_object()) throw cni::Error(cni::kInvalidConfig, std::string(key) + " holds a non-object");
-      valid.emplace(v.value("containerID", ""), v.value("ifname", ""));
-    }
-  }
-  return valid;
-}
+using ValidSet = cni::ValidAttachments;
 
 // Forwarded GC is grouped by the network name the delegates see (the conflist's "name"):
 // an IPAM plugin keys allocations by that name, so its valid list must hold every attachment
@@ -448,11 +441,66 @@ void collect_container(Session& s, const std::string& cid, const ValidSet& valid
   for (const auto& f : out.failures) errors.push_back(cid + ": " + f.msg());
 }
 
+// The cnimux-ipam stores GC must sweep: every store a known config names (the cluster and
+// default networks, every journalled attachment), plus the default store when it lives in
+// this cniDir (both defaults are /var/lib/cni/cnimux). A store whose database does not exist
+// holds nothing and is not created.
+std::map<std::string, ipam::StoreConfig> ipam_stores(const GcTargets& targets,
+                                                     const std::string& cni_dir) {
+  std::map<std::string, ipam::StoreConfig> stores;
+  auto add = [&](const ipam::StoreConfig& cfg) {
+    struct stat st;
+    if (::stat(cfg.path.c_str(), &st) == 0) stores.emplace(cfg.path, cfg);
+  };
+  const ipam::StoreConfig fallback = ipam::default_store_config();
+  if (std::filesystem::path(fallback.path).parent_path() == std::filesystem::path(cni_dir)) {
+    add(fallback);
+  }
+  for (const auto& [name, target] : targets) {
+    for (const std::string& conflist : target.conflists) {
+      json list = json::parse(conflist, nullptr, false);
+      if (!list.is_object() || !list["plugins"].is_array()) continue;
+      for (const json& plugin : list["plugins"]) {
+        try {
+          if (auto cfg = ipam::cnimux_ipam_store(plugin)) add(*cfg);
+        } catch (const cni::Error& e) {
+          spdlog::warn("network \"{}\": IPAM store not swept: {}", name, e.msg());
+        }
+      }
+    }
+  }
+  return stores;
+}
+
+// Forwarded GC reaches only the networks some config names. Addresses on a network no live
+// pod uses (a NAD's last pod gone, a stopped StatefulSet's sticky addresses) are freed here:
+// each store keeps what a still-valid journal's attachment holds and frees the rest.
+void collect_ipam_stores(const GcTargets& targets, const std::string& cni_dir,
+                         std::vector<std::string>& errors) {
+  ipam::LiveAttachments live;
+  for (const auto& [name, target] : targets) {
+    for (const json& v : target.valid) {
+      live.insert({name, v.value("containerID", ""), v.value("ifname", "")});
+    }
+  }
+  for (const auto& [path, cfg] : ipam_stores(targets, cni_dir)) {
+    try {
+      std::shared_ptr<ipam::Store> store = ipam::open_store(cfg);
+      for (const auto& [network, freed] : ipam::Allocator(*store).gc_store(live)) {
+        spdlog::info("gc: IPAM store {}: freed {} address(es) of network \"{}\"", path, freed,
+                     network);
+      }
+    } catch (const cni::Error& e) {
+      errors.push_back("IPAM store " + path + ": " + e.msg());
+    }
+  }
+}
+
 }  // namespace
 
 void MetaPlugin::gc(const cni::Request& req) {
   Session s(req);
-  const ValidSet valid = valid_attachments(req.conf);
+  const ValidSet valid = cni::valid_attachments(req.conf);
   Journal::Lock fence = s.journal().gc_fence(true);  // no ADD allocates while GC runs
   GcTargets targets;
   for (const auto& a : s.make_plan(std::nullopt).attachments) target_for(targets, a.conflist);
@@ -479,6 +527,7 @@ void MetaPlugin::gc(const cni::Request& req) {
       }
     }
   }
+  collect_ipam_stores(targets, s.journal().dir(), errors);
   if (errors.empty()) return;
   std::string msg;
   for (const auto& e : errors) msg += (msg.empty() ? "" : "; ") + e;

@@ -20,7 +20,7 @@ bench_pkgs=(hyperfine)
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
   build) ;;
-  test) want+=("${runtime_pkgs[@]}" "${runtime_e2e_pkgs[@]}") ;;
+  test) want+=("${runtime_pkgs[@]}" "${runtime_e2e_pkgs[@]}" clang-format) ;;
   demo) want+=("${runtime_pkgs[@]}") ;;
   bench) want+=("${runtime_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *) echo "unknown target: $1" >&2; exit 2 ;;

@@ -235,9 +235,18 @@ class E2eNode {
   std::string journal_path(const std::string& cid) const {
     return journal_dir() + "/" + cid + ".journal";
   }
-  // A journal that owes work (exists and is not a tombstone).
+  // A journal that owes work: not a tombstone, and not the record of a failed ADD that was
+  // rolled back completely (every attachment back to pending).
   bool has_live_journal(const std::string& cid) const {
-    return std::filesystem::exists(journal_path(cid)) && !is_tombstone(journal_path(cid));
+    const std::string path = journal_path(cid);
+    if (!std::filesystem::exists(path) || is_tombstone(path)) return false;
+    std::ifstream in(path);
+    json j = json::parse(std::string(std::istreambuf_iterator<char>(in), {}), nullptr, false);
+    if (!j.is_object() || j.value("state", "") != "failed") return true;
+    for (const auto& a : j["attachments"]) {
+      if (a.value("state", "") != "pending") return true;
+    }
+    return false;
   }
   static bool is_tombstone(const std::filesystem::path& p) {
     std::ifstream in(p);

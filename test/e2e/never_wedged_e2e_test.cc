@@ -172,6 +172,54 @@ TEST_F(StoredAttachmentE2e, AddForAnotherInterfaceIsRefusedAndTouchesNothing) {
   ASSERT_EQ(del.exit_code, 0) << del.out << del.err;
 }
 
+// ---- A delegate whose DEL fails while its interface does not exist. ----
+
+// Debian's macvlan (1.1.1) looks its master up on DEL too, so a missing master makes every
+// DEL fail. Without a net1 in the pod, only the addresses can be left: those are released
+// through the IPAM plugin, and the pod is not wedged.
+TEST(MissingMasterE2e, AddFailsCleanlyAndEveryDelSucceeds) {
+  E2eNode node("m");
+  TestNetns pod("m");
+  json mv = node.macvlan_config("10.232.0.0/24");
+  mv["master"] = node.prefix() + "zz";  // no such link
+  node.write_cluster_network(node.bridge_config("10.231.0.0/24"));
+  node.write_nad("default", "mv1", mv);
+  node.write_pod("default", "web", "uid-m", {{kNetworks, "mv1"}});
+  const json meta = node.meta_config();
+  auto add = node.run("ADD", "cm1", pod.path(), meta);
+  ASSERT_EQ(add.exit_code, 1) << add.out << add.err;
+  EXPECT_NE(error_msg(add).find("mv1"), std::string::npos) << add.out;
+  EXPECT_TRUE(E2eNode::links_in(pod).empty());
+  EXPECT_TRUE(node.held_addresses().empty()) << ::testing::PrintToString(node.held_addresses());
+  EXPECT_FALSE(node.has_live_journal("cm1")) << node.read("journal/cm1.journal");
+  auto del = node.run("DEL", "cm1", pod.path(), meta);
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  auto del2 = node.run("DEL", "cm1", "", meta);
+  EXPECT_EQ(del2.exit_code, 0) << del2.out << del2.err;
+}
+
+TEST(MasterGoneE2e, MacvlanWhoseMasterWasDeletedAfterAddStillDeletes) {
+  E2eNode node("g");
+  TestNetns pod("g");
+  node.write_cluster_network(node.bridge_config("10.231.0.0/24"));
+  node.write_nad("default", "mv1", node.macvlan_config("10.232.0.0/24"));
+  node.write_pod("default", "web", "uid-g", {{kNetworks, "mv1"}});
+  const json meta = node.meta_config();
+  auto add = node.run("ADD", "cg1", pod.path(), meta);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  // The kernel removes a macvlan with its master; the plugin's DEL then fails on the lookup.
+  ASSERT_EQ(run_shell("ip link delete " + node.uplink()), 0);
+  auto del = node.run("DEL", "cg1", pod.path(), meta);
+  ASSERT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_TRUE(node.held_addresses().empty()) << ::testing::PrintToString(node.held_addresses());
+  EXPECT_TRUE(E2eNode::links_in(pod).empty());
+  const json tomb = json::parse(node.read("journal/cg1.journal"), nullptr, false);
+  ASSERT_EQ(tomb["abandoned"].size(), 1u) << tomb.dump();
+  EXPECT_NE(tomb["abandoned"][0].get<std::string>().find("net1 does not exist"),
+            std::string::npos)
+      << tomb.dump();
+}
+
 // ---- containerd's second DEL (StopPodSandbox, then RemovePodSandbox with no netns). ----
 
 TEST(RepeatedDelE2e, SecondDelRunsNoDelegate) {

@@ -178,3 +178,25 @@ TEST_F(VerbsE2e, GcOfAContainerWhoseNetnsIsGone) {
 
 }  // namespace
 }  // namespace cnimux_test
+
+namespace cnimux_test {
+namespace {
+
+// An address on a network no live pod uses and no config names (its journal lost, its NAD's
+// last pod gone) is freed by GC: the IPAM store knows its networks.
+TEST_F(VerbsE2e, GcFreesAddressesOfNetworksNoLivePodUses) {
+  const json meta = node_.meta_config({{"cniVersion", "1.1.0"}});
+  ASSERT_NO_FATAL_FAILURE(add("c1", pod_, meta));
+  ASSERT_EQ(node_.held_addresses().size(), 2u);
+  std::filesystem::remove(node_.journal_path("c1"));
+  ASSERT_EQ(run_shell("ip netns exec " + pod_.name() + " ip link delete net1"), 0);
+
+  json gc_meta = meta;
+  gc_meta["cni.dev/valid-attachments"] = json::array();
+  auto gc = run_node_verb("GC", gc_meta);
+  ASSERT_EQ(gc.exit_code, 0) << gc.out << gc.err;
+  EXPECT_TRUE(node_.held_addresses().empty()) << ::testing::PrintToString(node_.held_addresses());
+}
+
+}  // namespace
+}  // namespace cnimux_test

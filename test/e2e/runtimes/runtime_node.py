@@ -153,7 +153,20 @@ class Node:
             con.close()
 
     def container_files(self):
-        return [f for f in os.listdir(self.path("journal")) if not f.startswith(".")]
+        """Files of cniDir that owe work: journals other than tombstones (a finished DEL's
+        record, which owes nothing), and anything else that is not a dotfile."""
+        out = []
+        for f in os.listdir(self.path("journal")):
+            if f.startswith("."):
+                continue
+            try:
+                with open(os.path.join(self.path("journal"), f)) as fh:
+                    if json.load(fh).get("state") == "deleted":
+                        continue
+            except (ValueError, OSError, AttributeError):
+                pass
+            out.append(f)
+        return out
 
     def log_text(self):
         try:
