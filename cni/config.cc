@@ -6,19 +6,14 @@
 #include <cctype>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 
 namespace cni {
 namespace {
 
-Json parse_object(const std::string& bytes, const std::string& what) {
-  Json j;
-  try {
-    j = Json::parse(bytes);
-  } catch (const Json::parse_error& e) {
-    // e.what() carries the parser's byte position ("... at line 1, column 7: ...").
-    throw Error(kDecodeFailure, "failed to decode " + what + " at byte " + std::to_string(e.byte) +
-                                    ": " + e.what());
-  }
+Json parse_object(const std::string& bytes, const std::string& what, const JsonLimits& limits) {
+  // The message carries the parser's byte position ("... at line 1, column 7: ...").
+  Json j = parse_json(bytes, what, kDecodeFailure, limits);
   if (!j.is_object()) {
     throw Error(kDecodeFailure, what + " is not a JSON object but " + std::string(j.type_name()));
   }
@@ -92,9 +87,9 @@ const Json* NetConf::ipam() const {
   return present_member(raw, "ipam");
 }
 
-NetConf NetConf::parse(const std::string& bytes) {
+NetConf NetConf::parse(const std::string& bytes, const std::string& source) {
   NetConf conf;
-  conf.raw = parse_object(bytes, "network config");
+  conf.raw = parse_object(bytes, source, {});
   check_optional_string(conf.raw, "cniVersion", "");
   check_optional_string(conf.raw, "name", "");
   check_type(conf.raw, "");
@@ -103,7 +98,11 @@ NetConf NetConf::parse(const std::string& bytes) {
 
 NetConfList NetConfList::parse(const std::string& bytes) {
   NetConfList list;
-  list.raw = parse_object(bytes, "network config list");
+  // Lists reach here from cnimux's own plan and journal, built from inputs that were bounded
+  // where they entered. A single-plugin config at the depth limit is two levels deeper once
+  // normalized into a list ({"plugins": [config]}), and injected requests add bytes.
+  list.raw = parse_object(bytes, "network config list",
+                          {.max_bytes = SIZE_MAX, .max_depth = kMaxJsonDepth + 2});
   check_optional_string(list.raw, "cniVersion", "");
   check_optional_string(list.raw, "name", "");
   list.cni_version = string_or_empty(list.raw, "cniVersion");

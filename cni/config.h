@@ -2,11 +2,10 @@
 // is kept whole so unknown fields travel verbatim to delegates.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace cni {
 
@@ -26,9 +25,10 @@ struct NetConf {
   const Json* ipam() const;            // nullptr when absent
 
   // Parses and checks the keys every plugin needs (type; cniVersion and name if present
-  // must be strings). Error code 6 for bad JSON (with the parser's position), 7 for bad
-  // fields naming the field.
-  static NetConf parse(const std::string& bytes);
+  // must be strings). Error code 6 for bad JSON (with the parser's position) or JSON past
+  // the limits of cni/limits.h, each message starting with `source`; 7 for bad fields
+  // naming the field.
+  static NetConf parse(const std::string& bytes, const std::string& source = "network config");
 };
 
 // A conflist: {"cniVersion", "name", "plugins": [...], "disableCheck"?, "disableGC"?}.

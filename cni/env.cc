@@ -7,6 +7,9 @@
 #include <cstdlib>
 
 #include "cni/error.h"
+#include "cni/ifname.h"
+#include "cni/limits.h"
+#include "cni/text.h"
 
 namespace cni {
 namespace {
@@ -92,6 +95,12 @@ std::vector<std::string> split_path(const std::string& s) {
     start = end + 1;
   }
   return out;
+}
+
+void require_utf8(const char* var, std::string_view value) {
+  if (!is_valid_utf8(value)) {
+    throw Error(kInvalidEnvironment, std::string(var) + " is not valid UTF-8");
+  }
 }
 
 }  // namespace
@@ -198,9 +207,18 @@ Invocation parse_invocation(const EnvLookup& getenv) {
   // VERSION must answer whatever the environment holds (libcni probes it with "dummy"
   // values), so only verbs that act on a container have their variables checked.
   if (inv.verb == Verb::kVersion) return inv;
-  inv.args = CniArgs::parse(read_var(getenv, "CNI_ARGS", false));
+  // These values are copied into JSON (results, the journal, delegate configs), which
+  // cannot hold invalid UTF-8; refuse it here, naming the variable, instead of later.
+  require_utf8("CNI_NETNS", inv.netns);
+  std::string args = read_var(getenv, "CNI_ARGS", false);
+  require_utf8("CNI_ARGS", args);
+  inv.args = CniArgs::parse(args);
   if (req.container_id) validate_container_id(inv.container_id);
-  if (req.ifname) validate_ifname(inv.ifname);
+  if (req.ifname) {
+    // DEL must finish for what an older release added, so it checks only the kernel's rules.
+    check_ifname(inv.ifname, kInvalidEnvironment, "CNI_IFNAME",
+                 inv.verb == Verb::kDel ? IfnameUse::kExisting : IfnameUse::kNew);
+  }
   return inv;
 }
 
@@ -218,21 +236,17 @@ void validate_container_id(std::string_view id) {
     throw Error(kInvalidEnvironment, "invalid container ID " + in_quotes(id) + ": must match " +
                                          std::string(kIdPattern));
   }
+  // State files are named "<prefix><id><suffix>"; a file name holds at most 255 bytes.
+  if (id.size() > kMaxContainerIdLength) {
+    throw Error(kInvalidEnvironment, "invalid container ID \"" + std::string(id.substr(0, 16)) +
+                                         "...\": " + std::to_string(id.size()) +
+                                         " characters, more than the limit of " +
+                                         std::to_string(kMaxContainerIdLength));
+  }
 }
 
 void validate_ifname(std::string_view ifname) {
-  auto fail = [&](std::string_view why) {
-    throw Error(kInvalidEnvironment,
-                "invalid ifname " + in_quotes(ifname) + ": " + std::string(why));
-  };
-  if (ifname.empty()) fail("empty");
-  if (ifname.size() > 15) fail("longer than 15 characters");
-  if (ifname == "." || ifname == "..") fail("must not be \".\" or \"..\"");
-  for (char c : ifname) {
-    if (c == '/') fail("contains '/'");
-    if (c == ':') fail("contains ':'");
-    if (std::isspace(static_cast<unsigned char>(c))) fail("contains whitespace");
-  }
+  check_ifname(ifname, kInvalidEnvironment, "CNI_IFNAME");
 }
 
 void validate_network_name(std::string_view name) {

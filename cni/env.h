@@ -52,7 +52,8 @@ struct Invocation {
 
 // Reads CNI_* through `getenv` (injectable for tests) and applies the rules of each verb:
 // required variables (code 4 naming the variable), container ID pattern (code 3 if empty,
-// 4 if malformed), interface name rules (code 4). An empty required variable counts as
+// 4 if malformed), interface name rules (code 4), valid UTF-8 in CNI_IFNAME, CNI_NETNS and
+// CNI_ARGS (code 4 naming the variable). An empty required variable counts as
 // missing, except CNI_CONTAINERID, whose emptiness is code 3. VERSION checks only
 // CNI_COMMAND. Never touches anything but the lookup.
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;
@@ -61,8 +62,10 @@ Invocation parse_invocation_from_process_env();
 
 // Validators shared with the meta plugin; each throws Error with the given code and a
 // message naming the value.
-void validate_container_id(std::string_view id);    // code 3 if empty, else 4
-void validate_ifname(std::string_view ifname);      // code 4
+// Container IDs: code 3 if empty, else 4 unless they match the pattern and have at most
+// kMaxContainerIdLength characters.
+void validate_container_id(std::string_view id);
+void validate_ifname(std::string_view ifname);      // cni/ifname.h's rule, code 4
 void validate_network_name(std::string_view name);  // code 7
 
 }  // namespace cni

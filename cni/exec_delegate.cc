@@ -25,8 +25,10 @@
 #include <thread>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 #include "cni/process.h"
 #include "cni/scope_guard.h"
+#include "cni/text.h"
 #include "cni/version.h"
 
 extern char** environ;
@@ -81,13 +83,6 @@ class RunningGroup {
 
 // ---- Small text helpers. ----
 
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
-
 // Cut to `n` bytes and make the text valid UTF-8, so it can travel in a JSON error object.
 std::string shorten(const std::string& s, size_t n) {
   std::string cut =
@@ -118,7 +113,7 @@ Error failure_error(const std::string& type, const DelegateOutput& o) {
     return Error(kDelegateFailed, type + ": " + shorten(err, 1024), status);
   }
   try {
-    Error e = Error::from_json(json::parse(out));
+    Error e = Error::from_json(parse_json(out, type, kDecodeFailure));
     const std::string msg = e.msg().empty() ? "failed with " + status : e.msg();
     return Error(e.code() > 0 ? e.code() : kDelegateFailed, type + ": " + msg, e.details());
   } catch (const std::exception&) {
@@ -143,13 +138,12 @@ json success_value(const std::string& type, Verb verb, const DelegateOutput& o) 
     }
     return nullptr;
   }
-  json j;
-  try {
-    j = json::parse(out);
-  } catch (const json::parse_error& e) {
-    throw Error(kDecodeFailure, type + ": output is not one JSON object (error at byte " +
-                                    std::to_string(e.byte) + "): " + quote(out, 200));
+  JsonParse parsed = try_parse_json(out);
+  if (!parsed.value) {
+    throw Error(kDecodeFailure,
+                type + ": output is not one JSON object (" + parsed.why + "): " + quote(out, 200));
   }
+  json j = std::move(*parsed.value);
   if (!j.is_object())
     throw Error(kDecodeFailure, type + ": output is not a JSON object: " + quote(out, 200));
   return j;
@@ -328,16 +322,12 @@ std::vector<std::string> child_env(Verb verb, const DelegateRequest& req,
 
 std::string probe_stdin(const std::string& config) {
   if (trim(config).empty()) return json{{"cniVersion", latest_version()}}.dump();
-  try {
-    json j = json::parse(config);
-    if (j.is_object() && !j.contains("cniVersion")) {
-      j["cniVersion"] = latest_version();
-      return j.dump();
-    }
-  } catch (const json::exception&) {
-    // Sent as is: the plugin decides what it makes of it.
+  std::optional<json> j = try_parse_json(config).value;
+  if (j && j->is_object() && !j->contains("cniVersion")) {
+    (*j)["cniVersion"] = latest_version();
+    return j->dump();
   }
-  return config;
+  return config;  // sent as is: the plugin decides what it makes of it
 }
 
 std::vector<std::string> parse_version_reply(const std::string& type, const json& reply) {

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "cni/ifname.h"
 #include "cni/netns.h"
 
 namespace cni {
@@ -178,17 +179,15 @@ nl_sock* NetlinkSocket::get() const {
 namespace netlink {
 namespace {
 
-void validate_name(const std::string& name) {
-  if (name.empty() || name.size() >= IFNAMSIZ || name == "." || name == ".." ||
-      name.find_first_of("/: \t\n\r") != std::string::npos) {
-    throw Error(kInvalidConfig, "invalid link name " + q(name) +
-                                    ": must be 1-15 characters without '/', ':' or whitespace");
-  }
+// A name a link is about to get (create, rename) meets every rule of cni/ifname.h; a name
+// looked up may be any the kernel allows ("lo" included).
+void validate_name(const std::string& name, IfnameUse use = IfnameUse::kNew) {
+  check_ifname(name, kInvalidConfig, "link name", use);
 }
 
 // nullptr when the link does not exist.
 LinkPtr find_link(NetlinkSocket& sk, const std::string& name) {
-  validate_name(name);
+  validate_name(name, IfnameUse::kExisting);
   rtnl_link* raw = nullptr;
   int rc = run(sk, [&](nl_sock* s) { return rtnl_link_get_kernel(s, 0, name.c_str(), &raw); });
   if (rc < 0 && failure_errno(sk, rc) == ENODEV) return nullptr;
@@ -385,7 +384,7 @@ void set_mac(NetlinkSocket& sk, const std::string& name, const std::string& mac)
 }
 
 bool delete_link(NetlinkSocket& sk, const std::string& name) {
-  validate_name(name);
+  validate_name(name, IfnameUse::kExisting);
   LinkPtr link = new_change();
   rtnl_link_set_name(link.get(), name.c_str());  // the kernel deletes by name
   int rc = run(sk, [&](nl_sock* s) { return rtnl_link_delete(s, link.get()); });

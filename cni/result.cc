@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "cni/error.h"
+#include "cni/text.h"
 #include "cni/version.h"
 
 namespace cni {
@@ -59,11 +60,6 @@ std::vector<Json> opt_objects(const Json& j, const char* key, const std::string&
     out.push_back(require_object((*it)[i], path + key + "[" + std::to_string(i) + "]"));
   }
   return out;
-}
-
-bool is_ip(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
 bool is_cidr(const std::string& s) {

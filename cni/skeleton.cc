@@ -2,6 +2,7 @@
 // the main() of every plugin binary. The only code that writes to stdout.
 #include "cni/skeleton.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <system_error>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 #include "cni/log.h"
 #include "cni/version.h"
 
@@ -42,20 +44,29 @@ std::string newest_of(const std::vector<std::string>& versions) {
 }
 
 // The stdin's cniVersion if it parses and is a string, else "".
+// stdin as a JSON object, when it is one within the limits of cni/limits.h.
+std::optional<Json> stdin_object(const std::string& stdin_bytes) {
+  std::optional<Json> j = try_parse_json(stdin_bytes).value;
+  if (j && !j->is_object()) j.reset();
+  return j;
+}
+
+std::string version_of(const Json& conf) {
+  auto it = conf.find("cniVersion");
+  return it != conf.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::string stdin_version(const std::string& stdin_bytes) {
-  Json j = Json::parse(stdin_bytes, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return {};
-  auto it = j.find("cniVersion");
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  std::optional<Json> j = stdin_object(stdin_bytes);
+  return j ? version_of(*j) : std::string();
 }
 
 // The version an error object is written in: the config's when it is one we know.
 std::string error_version(const std::string& stdin_bytes) {
   if (is_blank(stdin_bytes)) return latest_version();
-  Json j = Json::parse(stdin_bytes, nullptr, false);
-  if (!j.is_object()) return latest_version();
-  std::string v = stdin_version(stdin_bytes);
-  if (v.empty() && !j.contains("cniVersion")) v = "0.1.0";
+  std::optional<Json> j = stdin_object(stdin_bytes);
+  if (!j) return latest_version();
+  std::string v = j->contains("cniVersion") ? version_of(*j) : "0.1.0";
   return is_supported_version(v) ? v : latest_version();
 }
 
@@ -132,6 +143,8 @@ DispatchOutcome failure(std::exception_ptr thrown, const std::string& stdin_byte
   return {1, serialize(to_cni_error(thrown).to_json(error_version(stdin_bytes)))};
 }
 
+// Reads stdin up to kMaxStdinBytes and refuses more without reading the rest: a runtime
+// never sends a config that large, and reading it all is memory an attacker chooses.
 std::string read_all_stdin() {
   std::string out;
   char buf[65536];
@@ -143,6 +156,14 @@ std::string read_all_stdin() {
       throw Error(kIoFailure, std::string("reading stdin: ") + std::strerror(errno));
     }
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > kMaxStdinBytes) {
+      struct stat st {};
+      bool sized = ::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode);
+      std::string size = sized ? std::to_string(st.st_size) + " bytes, " : "";
+      throw Error(kDecodeFailure, "stdin: " + size + "more than the limit of " +
+                                      std::to_string(kMaxStdinBytes) + " bytes (" +
+                                      std::to_string(kMaxStdinBytes >> 20) + " MiB)");
+    }
   }
 }
 
@@ -160,7 +181,7 @@ DispatchOutcome dispatch(Plugin& plugin, const Invocation& inv, const std::strin
       throw Error(kDecodeFailure,
                   "no network config on stdin: " + std::string(verb_name(inv.verb)) + " needs one");
     }
-    Request req{inv, stdin_bytes, NetConf::parse(stdin_bytes)};
+    Request req{inv, stdin_bytes, NetConf::parse(stdin_bytes, "stdin")};
     std::string version = req.conf.cni_version();
     if (version.empty()) version = "0.1.0";  // the spec's reading of a missing version
     negotiate(plugin, inv.verb, version);

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 #include "cni/state_file.h"
 
 namespace cni {
@@ -105,7 +106,7 @@ VersionCache::Entries VersionCache::read_file() const {
   }
   if (!bytes) return out;  // absent: nothing cached yet
   try {
-    json j = json::parse(*bytes);
+    json j = parse_json(*bytes, file_, kDecodeFailure);
     if (j.value("version", 0) != kFormatVersion) return out;
     for (const auto& [path, e] : j.at("plugins").items()) {
       Entry entry;
@@ -116,7 +117,7 @@ VersionCache::Entries VersionCache::read_file() const {
       entry.versions = e.at("supportedVersions").get<std::vector<std::string>>();
       out[path] = std::move(entry);
     }
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // bad JSON (cni::Error) or a bad shape (json's)
     spdlog::warn("delegate version cache {} is corrupt, ignoring it: {}", file_, e.what());
     return {};
   }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 
 namespace plugin {
 namespace {
@@ -60,12 +61,9 @@ std::string string_member(const Json& entry, const char* key, const std::string&
 }  // namespace
 
 DeviceCheckpoint DeviceCheckpoint::parse(const std::string& bytes) {
-  Json j;
-  try {
-    j = Json::parse(bytes);
-  } catch (const Json::parse_error& e) {
-    malformed("invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
-  }
+  cni::JsonParse parsed = cni::try_parse_json(bytes);
+  if (!parsed.value) malformed(parsed.why);
+  const Json& j = *parsed.value;
   const Json* entries = nullptr;
   if (j.is_object() && j.contains("Data") && j["Data"].is_object()) {
     auto it = j["Data"].find("PodDeviceEntries");

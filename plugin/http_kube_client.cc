@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 #include "plugin/curl_api.h"
 
 namespace plugin {
@@ -67,7 +68,7 @@ bool retryable(CURLcode code, long status) {
 // A short reason from a failed answer: the Status message when the body is a Status object.
 std::string describe_status(long status, const std::string& body) {
   std::string out = "HTTP " + std::to_string(status);
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  nlohmann::json j = cni::try_parse_json(body).value.value_or(nullptr);
   if (j.is_object() && j.value("kind", "") == "Status") {
     if (j.contains("reason") && j["reason"].is_string())
       out += " " + j["reason"].get<std::string>();
@@ -215,11 +216,15 @@ std::string escape(CURL* h, const std::string& segment) {
   return out;
 }
 
+// A garbled answer is the API's failure (120); one past the limits of cni/limits.h is refused
+// as undecodable (6), whoever sent it, before anything copies it.
 std::optional<nlohmann::json> parse_answer(const std::string& what, const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
+  cni::JsonParse parsed = cni::try_parse_json(body);
+  if (parsed.refusal == cni::JsonRefusal::kTooDeep || parsed.refusal == cni::JsonRefusal::kTooLarge)
+    throw cni::Error(cni::kDecodeFailure, what + ": " + parsed.why);
+  if (!parsed.value || !parsed.value->is_object())
     throw cni::Error(cni::kKubeApiFailure, what + ": the answer is not a JSON object");
-  return j;
+  return std::move(parsed.value);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cni/error.h"
+#include "cni/text.h"
 
 namespace plugin {
 namespace {
@@ -25,13 +26,6 @@ std::optional<std::string> read_file(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string trim(std::string s) {
-  const char* ws = " \t\r\n";
-  s.erase(s.find_last_not_of(ws) + 1);
-  s.erase(0, s.find_first_not_of(ws));
-  return s;
 }
 
 // RFC 4648 base64, whitespace ignored; nullopt on any other non-alphabet character.
@@ -156,7 +150,7 @@ std::string KubeConfig::bearer_token() const {
   if (!content)
     throw cni::Error(cni::kInvalidConfig,
                      "kubeconfig " + origin + ": tokenFile " + token_file + " cannot be read");
-  return trim(*content);
+  return cni::trim(*content);
 }
 
 KubeConfig parse_kubeconfig(const std::string& yaml_text, const std::string& origin,

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 
 namespace plugin {
 namespace fs = std::filesystem;
@@ -94,12 +95,7 @@ void collect(const Json& doc, const std::string& kind, const std::string& file,
 std::vector<Json> documents(const fs::path& file) {
   std::string text = read_config_file(file);
   if (file.extension() == ".json") {
-    try {
-      return {Json::parse(text)};
-    } catch (const Json::parse_error& e) {
-      invalid("manifest \"" + file.string() + "\": invalid JSON at byte " + std::to_string(e.byte) +
-              ": " + e.what());
-    }
+    return {cni::parse_json(text, "manifest \"" + file.string() + "\"", cni::kInvalidConfig)};
   }
   std::vector<Json> docs;
   try {

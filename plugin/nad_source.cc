@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 
 namespace plugin {
 namespace fs = std::filesystem;
@@ -26,10 +27,15 @@ std::string str_at(const Json& j, const char* key, const std::string& def = {}) 
   return it != j.end() && it->is_string() ? it->get<std::string>() : def;
 }
 
-std::optional<Json> try_parse_json(const std::string& text) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return std::nullopt;
-  return j;
+// A file of a config directory as a JSON object, or nullopt after a warning saying why not:
+// one bad file must not hide the others.
+std::optional<Json> config_object(const fs::path& f, const std::string& where) {
+  cni::JsonParse parsed = cni::try_parse_json(read_config_file(f));
+  std::string why = parsed.why;
+  if (parsed.value && !parsed.value->is_object()) why = "not a JSON object";
+  if (why.empty()) return std::move(parsed.value);
+  spdlog::warn("skipping \"{}\"{}: {}", f.string(), where, why);
+  return std::nullopt;
 }
 
 std::vector<fs::path> sorted_files(const std::string& dir) {
@@ -64,10 +70,6 @@ void check_plugin(const Json& p, size_t i, const std::string& what) {
   if (type->get<std::string>().find('/') != std::string::npos) {
     invalid(where + " has type \"" + type->get<std::string>() + "\" containing '/'");
   }
-}
-
-std::string parse_error_text(const std::string& what, const Json::parse_error& e) {
-  return what + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what();
 }
 
 }  // namespace
@@ -187,12 +189,7 @@ ResolvedNetwork NadSource::from_nad_object(const nlohmann::json& obj, const std:
     net.origin = disk->origin;
     return net;
   }
-  Json parsed;
-  try {
-    parsed = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    invalid(parse_error_text(what + " spec.config", e));
-  }
+  Json parsed = cni::parse_json(text, what + " spec.config", cni::kInvalidConfig);
   net.conflist = normalize_conflist(parsed, name, meta_.cni_version, what);
   return net;
 }
@@ -205,11 +202,8 @@ std::optional<ResolvedNetwork> NadSource::find_in_conf_dir(const std::string& na
     for (const fs::path& f : files) {
       bool wanted = lists ? has_extension(f, {".conflist"}) : has_extension(f, {".conf", ".json"});
       if (!wanted) continue;
-      std::optional<Json> j = try_parse_json(read_config_file(f));
-      if (!j || !j->is_object()) {
-        spdlog::warn("skipping \"{}\" in confDir: not a JSON object", f.string());
-        continue;
-      }
+      std::optional<Json> j = config_object(f, " in confDir");
+      if (!j) continue;
       if (j->value("name", Json()) != name) continue;
       Json list = normalize_conflist(*j, name, meta_.cni_version, "config \"" + f.string() + "\"");
       if (is_self(list)) continue;  // never delegate to ourselves
@@ -223,12 +217,7 @@ ResolvedNetwork NadSource::from_path(const std::string& path) const {
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
     std::string what = "config \"" + path + "\"";
-    Json j;
-    try {
-      j = Json::parse(read_config_file(path));
-    } catch (const Json::parse_error& e) {
-      invalid(parse_error_text(what, e));
-    }
+    Json j = cni::parse_json(read_config_file(path), what, cni::kInvalidConfig);
     Json list = normalize_conflist(j, fs::path(path).stem().string(), meta_.cni_version, what);
     return ResolvedNetwork{list["name"].get<std::string>(), list, "", path};
   }
@@ -236,11 +225,8 @@ ResolvedNetwork NadSource::from_path(const std::string& path) const {
   // The alphabetically first usable config, never cnimux's own (that would recurse).
   for (const fs::path& f : sorted_files(path)) {
     if (!has_extension(f, {".conf", ".conflist"})) continue;
-    std::optional<Json> j = try_parse_json(read_config_file(f));
-    if (!j || !j->is_object()) {
-      spdlog::warn("skipping \"{}\": not a JSON object", f.string());
-      continue;
-    }
+    std::optional<Json> j = config_object(f, "");
+    if (!j) continue;
     std::string what = "config \"" + f.string() + "\"";
     Json list = normalize_conflist(*j, f.stem().string(), meta_.cni_version, what);
     if (is_self(list)) continue;

@@ -7,6 +7,8 @@
 #include <optional>
 
 #include "cni/error.h"
+#include "cni/ifname.h"
+#include "cni/limits.h"
 #include "plugin/selection.h"
 
 namespace plugin {
@@ -125,8 +127,15 @@ std::vector<Draft> secondary_drafts(const PlanInputs& in, const PodContext& ctx)
     d.label = "delegates[" + std::to_string(i + 1) + "]";
     out.push_back(std::move(d));
   }
-  for (NetworkSelection& sel :
-       parse_network_selection(annotation(ctx, kNetworksAnnotation), ctx.ns)) {
+  std::vector<NetworkSelection> selections =
+      parse_network_selection(annotation(ctx, kNetworksAnnotation), ctx.ns);
+  // Each network is a delegate run and journal writes, inside the runtime's deadline.
+  if (selections.size() > cni::kMaxNetworksPerPod) {
+    invalid(std::string(kNetworksAnnotation) + ": selects " + std::to_string(selections.size()) +
+            " networks, more than the limit of " + std::to_string(cni::kMaxNetworksPerPod) +
+            " per pod");
+  }
+  for (NetworkSelection& sel : selections) {
     check_isolation(in.meta, ctx, sel, false);
     Draft d;
     d.selection = std::move(sel);
@@ -143,6 +152,9 @@ void assign_interfaces(std::vector<Draft>& drafts) {
     if (!d.cluster) {
       bool named = d.selection && !d.selection->interface.empty();
       d.ifname = named ? d.selection->interface : "net" + std::to_string(i);
+      // Every name a link will get meets the one rule before anything runs. The cluster
+      // network's is CNI_IFNAME, which the invocation checked per verb (code 4).
+      cni::check_ifname(d.ifname, cni::kInvalidConfig, "interface name for " + d.describe());
     }
     auto [it, fresh] = seen.emplace(d.ifname, &d);
     if (!fresh) {

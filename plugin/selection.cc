@@ -2,13 +2,14 @@
 // annotation and the item, so the pod's owner can find the typo from `kubectl describe`.
 #include "plugin/selection.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
 
 #include "cni/config.h"
 #include "cni/error.h"
+#include "cni/ifname.h"
+#include "cni/json_limits.h"
+#include "cni/text.h"
 
 namespace plugin {
 namespace {
@@ -21,13 +22,6 @@ using Json = nlohmann::json;
   std::string msg = annotation + ": ";
   if (!origin.empty()) msg += origin + ": ";
   throw cni::Error(cni::kInvalidConfig, msg + why);
-}
-
-std::string trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
 }
 
 bool is_lower_alnum(char c) {
@@ -47,28 +41,8 @@ bool is_dns1123_subdomain(std::string_view s) {
   }
 }
 
-// Empty when fine, else why not. The CNI rules plus the multi-net-spec's.
-std::string ifname_problem(const std::string& name) {
-  if (name.empty()) return "interface name is empty";
-  if (name.size() > 15) {
-    return "interface name \"" + name + "\" is longer than 15 characters";
-  }
-  if (name == "." || name == "..") return "interface name \"" + name + "\" is not allowed";
-  for (char c : name) {
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      return "interface name \"" + name + "\" contains whitespace";
-    }
-    if (c == '/' || c == ':') {
-      return "interface name \"" + name + "\" contains \"" + std::string(1, c) + "\"";
-    }
-  }
-  return {};
-}
-
-bool is_ip(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
+using cni::is_ip;
+using cni::trim;
 
 // An address, or an address with a prefix length that fits its family.
 bool is_ip_or_cidr(const std::string& s) {
@@ -101,7 +75,9 @@ void check_name_parts(const std::string& a, const std::string& origin, const Net
          "namespace \"" + s.ns + "\" is not a DNS-1123 label (lower case a-z, 0-9, '-')");
   }
   if (!s.interface.empty()) {
-    if (std::string why = ifname_problem(s.interface); !why.empty()) fail(a, origin, why);
+    if (std::string why = cni::ifname_problem(s.interface); !why.empty()) {
+      fail(a, origin, "invalid interface name \"" + s.interface + "\": " + why);
+    }
   }
 }
 
@@ -275,12 +251,7 @@ NetworkSelection parse_json_element(const std::string& a, const Json& el, size_t
 
 std::vector<NetworkSelection> parse_json_form(const std::string& a, const std::string& value,
                                               const std::string& default_ns) {
-  Json j;
-  try {
-    j = Json::parse(value);
-  } catch (const Json::parse_error& e) {
-    fail(a, "", "invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
-  }
+  Json j = cni::parse_json(value, a, cni::kInvalidConfig);
   if (!j.is_array())
     fail(a, "", "JSON form must be a list of objects, got " + std::string(j.type_name()));
   std::vector<NetworkSelection> out;
@@ -291,6 +262,15 @@ std::vector<NetworkSelection> parse_json_form(const std::string& a, const std::s
 
 std::vector<NetworkSelection> parse_any(const std::string& annotation, std::string_view value,
                                         const std::string& default_ns) {
+  // Kubernetes refuses more for all annotations together; other sources get the same bound.
+  if (value.size() > cni::kMaxNetworksAnnotationBytes) {
+    fail(annotation, "",
+         std::to_string(value.size()) + " bytes, more than the limit of " +
+             std::to_string(cni::kMaxNetworksAnnotationBytes) + " bytes (" +
+             std::to_string(cni::kMaxNetworksAnnotationBytes >> 10) + " KiB)");
+  }
+  // Names from here travel in JSON; refuse bytes it cannot carry before anything uses them.
+  if (!cni::is_valid_utf8(value)) fail(annotation, "", "not valid UTF-8");
   std::string v = trim(value);
   if (v.empty()) return {};
   if (v.find_first_of("[{\"") != std::string::npos)

@@ -46,7 +46,9 @@ struct NetworkSelection {
 // containing '[', '{' or '"' is the JSON form (a list of elements), else the comma form
 // "[namespace/]name[@ifname]". Every problem throws cni::Error(kInvalidConfig) whose message
 // starts with the annotation key and names the offending item; invalid JSON names the
-// parser's byte position.
+// parser's byte position. A value past kMaxNetworksAnnotationBytes, with invalid UTF-8, or
+// with JSON past the limits of cni/json_limits.h is refused whole. Interface names follow
+// cni/ifname.h. The count of networks is the planner's to cap.
 std::vector<NetworkSelection> parse_network_selection(std::string_view value,
                                                       const std::string& default_namespace);
 

@@ -190,6 +190,14 @@ class E2eNode {
                                  const std::string& pod_ns = "default",
                                  const std::string& pod_name = "web",
                                  const std::string& ifname = "eth0") const {
+    return run_raw(verb, container_id, netns, meta.dump(), pod_ns, pod_name, ifname);
+  }
+  // As run(), with stdin given as text (for configs a json value cannot hold or print).
+  testing_support::PluginRun run_raw(const std::string& verb, const std::string& container_id,
+                                     const std::string& netns, const std::string& stdin_text,
+                                     const std::string& pod_ns = "default",
+                                     const std::string& pod_name = "web",
+                                     const std::string& ifname = "eth0") const {
     testing_support::CniEnv env;
     env.command = verb;
     env.container_id = container_id;
@@ -197,7 +205,7 @@ class E2eNode {
     env.ifname = ifname;
     env.args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + pod_ns + ";K8S_POD_NAME=" + pod_name;
     env.path = bin();
-    return testing_support::run_plugin(cnimux_binary(), env, meta.dump());
+    return testing_support::run_plugin(cnimux_binary(), env, stdin_text);
   }
 
   // A verb that names no container (STATUS, GC): only CNI_COMMAND and CNI_PATH are set.

@@ -47,7 +47,7 @@ class FakeKubeApi {
   struct Options {
     std::string token;            // empty: "cxt-token-<pid>"
     nlohmann::json fixtures;      // {"pods": [...], "nads": [...]}, or null
-    std::string mode = "normal";  // normal, 404, 500, slow, hang
+    std::string mode = "normal";  // normal, 404, 500, slow, hang, deep
     int delay_ms = 0;
     bool tls = true;
   };

@@ -12,6 +12,8 @@
 //   nothing   prints nothing, exit 0.         segv     raise(SIGSEGV).
 //   flood     2 MiB on stdout, exit 0.        stderrflood  1 MiB on stderr, exit 1.
 //   env       prints {"env": {every CNI_* and FAKE_* variable}}, exit 0.
+//   deep      prints a result holding arrays nested 100,000 deep, exit 0.
+//   deeperror prints an error object whose details are nested 100,000 deep, exit 1.
 //   legacy    (VERSION) prints an object without cniVersion.
 //   hang      starts a grandchild `sleep` (same process group), writes "<pid> <grandchild
 //             pid>" to fake.pidfile, then sleeps forever.
@@ -163,6 +165,11 @@ int run_mode(const std::string& mode, const std::string& verb, const json& conf,
     return 1;
   }
   if (mode == "garbage") return write_fd(1, "this is not json {"), 0;
+  if (mode == "deep" || mode == "deeperror") {
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    if (mode == "deep") return write_fd(1, R"({"cniVersion":"1.0.0","x":)" + deep + "}"), 0;
+    return write_fd(1, R"({"cniVersion":"1.0.0","code":11,"msg":"m","details":)" + deep + "}"), 1;
+  }
   if (mode == "two") return write_fd(1, R"({"cniVersion":"1.0.0"} {"cniVersion":"1.0.0"})"), 0;
   if (mode == "nothing") return 0;
   if (mode == "flood") return write_fd(1, std::string(2 << 20, ' ')), 0;

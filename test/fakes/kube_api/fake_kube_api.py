@@ -5,7 +5,7 @@
 
 Usage:
   fake_kube_api.py --port-file F --log-file L [--cert C --key K] [--token T]...
-                   [--fixtures PATH]... [--mode normal|404|500|slow|hang] [--delay-ms N]
+                   [--fixtures PATH]... [--mode normal|404|500|slow|hang|deep] [--delay-ms N]
 
 Kubernetes paths (bearer token required):
   GET   /api/v1/namespaces/{ns}/pods[/{name}[/status]]
@@ -16,7 +16,8 @@ Kubernetes paths (bearer token required):
 Control (no auth, never logged, never affected by modes):
   GET  /_control  -> the current switches
   POST /_control  with a JSON object holding any of:
-       mode ("normal", "404", "500", "slow", "hang"), delay_ms, fail_next (answer the next N
+       mode ("normal", "404", "500", "slow", "hang", or "deep": every Kubernetes request is
+       answered 200 with an object holding arrays nested 100,000 deep), delay_ms, fail_next (answer the next N
        Kubernetes requests with fail_status, default 500), fail_status, fail_methods (answer
        every request whose method is listed, e.g. ["PATCH"], with fail_status), tokens (the
        accepted bearer tokens), add_pods, add_nads (lists of objects), clear_log (bool).
@@ -44,7 +45,7 @@ import urllib.parse
 POD_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/pods(?:/([^/]+)(/status)?)?$")
 NAD_PATH = re.compile(
     r"^/apis/k8s\.cni\.cncf\.io/v1/namespaces/([^/]+)/network-attachment-definitions(?:/([^/]+))?$")
-MODES = ("normal", "404", "500", "slow", "hang")
+MODES = ("normal", "404", "500", "slow", "hang", "deep")
 REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
            405: "MethodNotAllowed", 409: "Conflict", 415: "UnsupportedMediaType",
            500: "InternalError", 503: "ServiceUnavailable"}
@@ -216,7 +217,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def send_json(self, code, obj):
-        body = json.dumps(obj).encode()
+        self.send_text(code, json.dumps(obj))
+
+    def send_text(self, code, text):
+        body = text.encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -252,6 +256,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                "query": url.query, "body": body, "auth": auth is not None,
                                "content_type": self.headers.get("Content-Type", "")})
         injected = self.injected_status(method)
+        if injected == "deep":
+            return self.send_text(200, '{"kind": "Pod", "x": %s%s}' % ("[" * 100000, "]" * 100000))
         if injected is not None:
             return self.send_json(injected, status_object(injected, "injected failure"))
         if not self.authorized(auth):
@@ -277,7 +283,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ConnectionAbortedError("server stopping")
         if mode == "slow" or delay_ms > 0:
             time.sleep(delay_ms / 1000.0)
-        return {"404": 404, "500": 500}.get(mode)
+        return {"404": 404, "500": 500, "deep": "deep"}.get(mode)
 
     def authorized(self, auth):
         tokens = self.server.store.tokens

@@ -249,13 +249,68 @@ TEST(Ifname, RefusesEachBadForm) {
                             {"a:b", kInvalidEnvironment, "':'"},
                             {"eth 0", kInvalidEnvironment, "whitespace"},
                             {"eth\t0", kInvalidEnvironment, "whitespace"},
-                            {"eth0\n", kInvalidEnvironment, "whitespace"}};
+                            {"eth0\n", kInvalidEnvironment, "whitespace"},
+                            // The kernel would expand these into a free "eth<N>".
+                            {"eth%d", kInvalidEnvironment, "'%'"},
+                            {"%s", kInvalidEnvironment, "'%'"},
+                            {"lo", kInvalidEnvironment, "loopback"},
+                            {"eth\xff", kInvalidEnvironment, "UTF-8"}};
   for (const auto& c : cases) {
     Error e = error_from([&] { validate_ifname(c.value); });
     EXPECT_EQ(e.code(), c.code) << c.value;
     EXPECT_NE(e.msg().find("\"" + c.value + "\""), std::string::npos) << e.msg();
     EXPECT_NE(e.msg().find(c.why), std::string::npos) << e.msg();
   }
+}
+
+TEST(ContainerId, AcceptsUpTo240CharactersAndRefusesMoreWithCode4) {
+  EXPECT_NO_THROW(validate_container_id(std::string(240, 'a')));
+  // 251-4096 characters used to pass and then fail with code 5 (file name too long).
+  for (size_t n : {241, 251, 4096}) {
+    Error e = error_from([&] { validate_container_id(std::string(n, 'a')); });
+    EXPECT_EQ(e.code(), kInvalidEnvironment) << n;
+    EXPECT_NE(e.msg().find(std::to_string(n) + " characters, more than the limit of 240"),
+              std::string::npos)
+        << e.msg();
+  }
+}
+
+TEST(Invocation, InvalidUtf8IsCode4NamingTheVariable) {
+  for (const char* var : {"CNI_IFNAME", "CNI_NETNS", "CNI_ARGS"}) {
+    for (const char* verb : {"ADD", "DEL", "CHECK"}) {
+      EnvMap env = full_env(verb);
+      env[var] = std::string(var) == "CNI_ARGS" ? "K8S_POD_NAME=w\xc3" : "/var/run/\xff";
+      if (std::string(var) == "CNI_IFNAME") env[var] = "eth\xc0\xaf";
+      Error e = error_from([&] { parse_invocation(lookup_in(env)); });
+      EXPECT_EQ(e.code(), kInvalidEnvironment) << var << " " << verb;
+      EXPECT_NE(e.msg().find(var), std::string::npos) << e.msg();
+      EXPECT_NE(e.msg().find("UTF-8"), std::string::npos) << e.msg();
+    }
+  }
+  EnvMap env = full_env("ADD");
+  env["CNI_ARGS"] =
+      "K8S_POD_NAME=w\xc3\xa4"
+      "b";  // valid UTF-8 is fine
+  EXPECT_EQ(parse_invocation(lookup_in(env)).pod_name(),
+            "w\xc3\xa4"
+            "b");
+}
+
+TEST(Invocation, DelChecksOnlyTheKernelsRulesOnIfname) {
+  // A container an older release added as "lo" or "eth%d" must still be deletable.
+  for (const char* name : {"lo", "eth%d"}) {
+    EnvMap env = full_env("DEL");
+    env["CNI_IFNAME"] = name;
+    EXPECT_EQ(parse_invocation(lookup_in(env)).ifname, name);
+    for (const char* verb : {"ADD", "CHECK"}) {
+      env["CNI_COMMAND"] = verb;
+      EXPECT_EQ(error_from([&] { parse_invocation(lookup_in(env)); }).code(), kInvalidEnvironment)
+          << verb << " " << name;
+    }
+  }
+  EnvMap env = full_env("DEL");
+  env["CNI_IFNAME"] = "eth 0";
+  EXPECT_EQ(error_from([&] { parse_invocation(lookup_in(env)); }).code(), kInvalidEnvironment);
 }
 
 TEST(NetworkName, FollowsTheContainerIdPatternWithCode7) {

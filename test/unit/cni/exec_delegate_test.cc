@@ -245,6 +245,17 @@ TEST_F(ExecDelegateTest, GarbageIsADecodeFailureQuotingIt) {
   EXPECT_THAT(e.msg(), HasSubstr("this is not json"));
 }
 
+TEST_F(ExecDelegateTest, DeeplyNestedOutputIsRefusedNotCrashed) {
+  ExecDelegate d(kFake, {});
+  Error e = failure(d, request(Verb::kAdd, {{"add", "deep"}}));
+  EXPECT_EQ(e.code(), kDecodeFailure);
+  EXPECT_THAT(e.msg(), HasSubstr("JSON nested deeper than 128 levels"));
+  // An error object that deep is not taken as one: the failure quotes it instead.
+  Error f = failure(d, request(Verb::kDel, {{"del", "deeperror"}}));
+  EXPECT_EQ(f.code(), kDelegateFailed);
+  EXPECT_THAT(f.msg(), HasSubstr("stdout is not an error object"));
+}
+
 TEST_F(ExecDelegateTest, TwoObjectsAreADecodeFailure) {
   ExecDelegate d(kFake, {});
   Error e = failure(d, request(Verb::kAdd, {{"add", "two"}}));

@@ -300,8 +300,10 @@ TEST_F(NetlinkTest, KernelRefusalsCarryTheKernelsTextAndTheLink) {
   EXPECT_THAT(mtu.msg(), HasSubstr("\"" + peer_ + "\""));
   EXPECT_THAT(mtu.msg(), HasSubstr("Invalid argument"));
 
-  Error taken = error_of([&] { netlink::rename_link(*pod_sk_, peer_, "lo"); });
-  EXPECT_THAT(taken.msg(), HasSubstr("\"" + peer_ + "\" to \"lo\""));
+  // A second pair inside the namespace (removed with it) gives the rename a taken name.
+  netlink::create_veth(*pod_sk_, name("x0"), name("x1"));
+  Error taken = error_of([&] { netlink::rename_link(*pod_sk_, peer_, name("x0")); });
+  EXPECT_THAT(taken.msg(), HasSubstr("\"" + peer_ + "\" to \"" + name("x0") + "\""));
   EXPECT_THAT(taken.msg(), HasSubstr("File exists"));
 
   netlink::add_address(*pod_sk_, peer_, "10.96.0.1/24");
@@ -324,6 +326,10 @@ TEST_F(NetlinkTest, BadArgumentsAreConfigErrorsNamingTheValue) {
            {[&] { netlink::rename_link(*pod_sk_, peer_, "this-name-is-too-long"); },
             "\"this-name-is-too-long\""},
            {[&] { netlink::create_veth(host_sk_, "bad name", "x"); }, "\"bad name\""},
+           // The kernel would expand these into a free name the caller never learns.
+           {[&] { netlink::create_veth(host_sk_, name("%d"), name("q%d")); }, "contains '%'"},
+           {[&] { netlink::rename_link(*pod_sk_, peer_, "eth%d"); }, "\"eth%d\""},
+           {[&] { netlink::rename_link(*pod_sk_, peer_, "lo"); }, "loopback"},
            {[&] {
               netlink::add_route(*pod_sk_, Route{"0.0.0.0/0", "fd00::1", peer_});
             },

@@ -236,6 +236,17 @@ TEST_P(SkeletonBlackboxErrors, PrintOneErrorObjectAndExit1) {
 const std::string kGood10 = R"({"cniVersion": "1.0.0", "name": "bbnet", "type": "t"})";
 const std::string kGood11 = R"({"cniVersion": "1.1.0", "name": "bbnet", "type": "t"})";
 
+// kGood10 with `key` holding arrays nested `depth` deep.
+std::string nested_under(const std::string& key, int depth) {
+  return R"({"cniVersion": "1.0.0", "name": "bbnet", "type": "t", ")" + key +
+         "\": " + std::string(depth, '[') + std::string(depth, ']') + "}";
+}
+
+// kGood10 padded with trailing spaces to `size` bytes.
+std::string padded(size_t size) {
+  return kGood10 + std::string(size - kGood10.size(), ' ');
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Cases, SkeletonBlackboxErrors,
     testing::Values(
@@ -325,6 +336,53 @@ INSTANTIATE_TEST_SUITE_P(
                 50,
                 "code 50",
                 "1.1.0"},
+        // Limits (docs/configuration.md, "Limits").
+        BadCall{"StdinPastFourMiB",
+                "ADD",
+                {},
+                padded(5 << 20),
+                6,
+                "stdin: 5242880 bytes, more than the limit of 4194304 bytes (4 MiB)",
+                "1.1.0"},
+        BadCall{"DeepArgs",
+                "ADD",
+                {},
+                nested_under("args", 100000),
+                6,
+                "stdin: JSON nested deeper than 128 levels",
+                "1.1.0"},
+        BadCall{"DeepPrevResultOnDel",
+                "DEL",
+                {},
+                nested_under("prevResult", 100000),
+                6,
+                "stdin: JSON nested deeper than 128 levels",
+                "1.1.0"},
+        BadCall{"IfnamePercent", "ADD", {{"CNI_IFNAME", "eth%d"}}, kGood10, 4, "'%'", "1.0.0"},
+        BadCall{"IfnameLo", "ADD", {{"CNI_IFNAME", "lo"}}, kGood10, 4, "loopback", "1.0.0"},
+        BadCall{
+            "IfnameNotUtf8", "ADD", {{"CNI_IFNAME", "eth\xff"}}, kGood10, 4, "CNI_IFNAME", "1.0.0"},
+        BadCall{"NetnsNotUtf8",
+                "ADD",
+                {{"CNI_NETNS", "/run/netns/\xff"}},
+                kGood10,
+                4,
+                "CNI_NETNS is not valid UTF-8",
+                "1.0.0"},
+        BadCall{"ArgsNotUtf8",
+                "DEL",
+                {{"CNI_ARGS", "K8S_POD_NAME=\xff"}},
+                kGood10,
+                4,
+                "CNI_ARGS is not valid UTF-8",
+                "1.0.0"},
+        BadCall{"ContainerIdPast240",
+                "ADD",
+                {{"CNI_CONTAINERID", std::string(251, 'c')}},
+                kGood10,
+                4,
+                "251 characters, more than the limit of 240",
+                "1.0.0"},
         BadCall{"PluginThrows",
                 "ADD",
                 {},
@@ -333,6 +391,18 @@ INSTANTIATE_TEST_SUITE_P(
                 "internal error",
                 "1.0.0"}),
     [](const testing::TestParamInfo<BadCall>& info) { return info.param.name; });
+
+TEST_F(SkeletonBlackbox, InputsWithinTheLimitsAreAccepted) {
+  // 1 MiB of stdin, 64 levels under args, a 240-character container ID.
+  for (const std::string& conf : {padded(1 << 20), nested_under("args", 64)}) {
+    PluginRun r = run(env_for("ADD"), conf);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(one_object(r)["cniVersion"], "1.0.0");
+  }
+  EnvMap env = env_for("ADD");
+  env["CNI_CONTAINERID"] = std::string(240, 'c');
+  EXPECT_EQ(run(env, kGood10).exit_code, 0);
+}
 
 TEST_F(SkeletonBlackbox, DebugLoggingNeverReachesStdout) {
   EnvMap env = env_for("ADD");

@@ -84,6 +84,18 @@ TEST(DeviceCheckpoint, MalformedIsDecodeFailure) {
   }
 }
 
+TEST(DeviceCheckpoint, DeeplyNestedIsDecodeFailureNotCrash) {
+  const std::string deep = R"({"Data":{"PodDeviceEntries":)" + std::string(100000, '[') +
+                           std::string(100000, ']') + "}}";
+  try {
+    DeviceCheckpoint::parse(deep);
+    ADD_FAILURE() << "accepted";
+  } catch (const cni::Error& e) {
+    EXPECT_EQ(e.code(), cni::kDecodeFailure);
+    EXPECT_EQ(e.msg(), "device checkpoint is malformed: JSON nested deeper than 128 levels");
+  }
+}
+
 TEST(DeviceCheckpoint, LoadReadsTheFileAndNamesAMissingOne) {
   std::filesystem::path p =
       std::filesystem::temp_directory_path() / ("cxt" + std::to_string(getpid()) + "-checkpoint");

@@ -91,6 +91,21 @@ TEST_F(HttpKubeClientTest, WrongTokenIsAn401ErrorWithoutTheToken) {
   EXPECT_EQ(api_.request_log().size(), 1u);  // not retried
 }
 
+TEST_F(HttpKubeClientTest, DeeplyNestedAnswersAreRefusedNotCrashed) {
+  api_.set_mode("deep");  // every answer holds arrays nested 100,000 deep
+  auto c = client();
+  for (auto get : {&HttpKubeClient::get_pod, &HttpKubeClient::get_nad}) {
+    try {
+      (c.get()->*get)("default", "web");
+      ADD_FAILURE() << "no error";
+    } catch (const cni::Error& e) {
+      EXPECT_EQ(e.code(), cni::kDecodeFailure);
+      EXPECT_THAT(e.msg(), HasSubstr("GET /ap"));
+      EXPECT_THAT(e.msg(), HasSubstr(": JSON nested deeper than 128 levels"));
+    }
+  }
+}
+
 TEST_F(HttpKubeClientTest, RetriesAfter500) {
   api_.fail_next(2, 500);
   auto c = client();

@@ -133,6 +133,46 @@ TEST_F(NadSourceTest, BrokenSpecConfigNamesNadAndPosition) {
   EXPECT_THAT(error_of([&] { src.nad("test", "slash"); }).msg(), HasSubstr("containing '/'"));
 }
 
+// Arrays nested `depth` deep, as text (a json of 100,000 levels cannot even be printed).
+std::string deep(int depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
+
+TEST_F(NadSourceTest, DeepSpecConfigIsRefusedNamingTheNad) {
+  kube_.add_nad(nad("test", "deep", Json(R"({"type": "macvlan", "x": )" + deep(100000) + "}")));
+  kube_.add_nad(nad("test", "ok", Json(R"({"type": "macvlan", "x": )" + deep(64) + "}")));
+  NadSource src(meta_, &kube_);
+  cni::Error e = error_of([&] { src.nad("test", "deep"); });
+  EXPECT_EQ(e.code(), cni::kInvalidConfig);
+  EXPECT_EQ(e.msg(), "NAD test/deep spec.config: JSON nested deeper than 128 levels");
+  EXPECT_EQ(src.nad("test", "ok").conflist["plugins"][0]["x"].dump(), deep(64));
+}
+
+TEST_F(NadSourceTest, DeepJsonManifestInNadDirIsRefusedNamingTheFile) {
+  meta_.nad_dir = (root_ / "nads").string();
+  write(root_ / "nads" / "deep.json",
+        R"({"kind": "NetworkAttachmentDefinition", "x": )" + deep(100000) + "}");
+  NadSource src(meta_, nullptr);
+  cni::Error e = error_of([&] { src.nad("test", "x"); });
+  EXPECT_EQ(e.code(), cni::kInvalidConfig);
+  EXPECT_THAT(e.msg(), HasSubstr("deep.json\": JSON nested deeper than 128 levels"));
+}
+
+TEST_F(NadSourceTest, DeepConfigsOnDiskAreRefusedOrSkipped) {
+  const std::string text =
+      R"({"cniVersion": "1.0.0", "name": "calico", "type": "calico", "x": )" + deep(100000) + "}";
+  // Named by path: an error naming the file.
+  write(root_ / "files" / "deep.conf", text);
+  NadSource src(meta_, nullptr);
+  cni::Error e = error_of([&] { src.reference((root_ / "files" / "deep.conf").string()); });
+  EXPECT_EQ(e.code(), cni::kInvalidConfig);
+  EXPECT_THAT(e.msg(), HasSubstr("deep.conf\": JSON nested deeper than 128 levels"));
+  // Found by a scan of confDir: skipped, so a later good file still serves.
+  write(root_ / "net.d" / "05-deep.conf", text);
+  conf("10-calico.conf", {{"cniVersion", "1.0.0"}, {"name", "calico"}, {"type", "calico"}});
+  EXPECT_EQ(src.reference("calico").origin, (root_ / "net.d" / "10-calico.conf").string());
+}
+
 TEST_F(NadSourceTest, ResourceNameAnnotation) {
   kube_.add_nad(nad("test", "sriov", {{"type", "sriov"}}, "intel.com/sriov_netdevice"));
   NadSource src(meta_, &kube_);

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "cni/error.h"
+#include "cni/limits.h"
 #include "plugin/selection.h"
 #include "test/fakes/in_memory_kube_client.h"
 
@@ -178,6 +179,56 @@ TEST_F(PlannerTest, OneGetPerDistinctNad) {
   select("plain,plain,plain@x,other/plain");
   // kube-system/pods, test/plain, other/plain
   EXPECT_EQ(kube_.counts().nad_gets, 3);
+}
+
+// --- Limits and names the kernel interprets. ---
+
+// "plain,plain,..." selecting `n` networks.
+std::string many(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += (out.empty() ? "" : ",") + std::string("plain");
+  return out;
+}
+
+TEST_F(PlannerTest, SixtyFourNetworksArePlanned) {
+  Plan p = select(many(64));
+  ASSERT_EQ(p.attachments.size(), 65u);
+  EXPECT_EQ(p.attachments.back().ifname, "net64");
+}
+
+TEST_F(PlannerTest, NetworksPastTheCapAreRefusedBeforeAnyApiCall) {
+  EXPECT_EQ(select(many(cni::kMaxNetworksPerPod)).attachments.size(), cni::kMaxNetworksPerPod + 1);
+  for (size_t n : {cni::kMaxNetworksPerPod + 1, size_t{1000}}) {
+    int before = kube_.counts().nad_gets;
+    cni::Error e = error_of([&] { select(many(n)); });
+    EXPECT_EQ(e.code(), cni::kInvalidConfig);
+    EXPECT_THAT(e.msg(), HasSubstr(kNetworksAnnotation));
+    EXPECT_THAT(e.msg(), HasSubstr("selects " + std::to_string(n) +
+                                   " networks, more than the limit of 128"));
+    EXPECT_EQ(kube_.counts().nad_gets, before);
+  }
+}
+
+TEST_F(PlannerTest, InterfaceNamesTheKernelWouldRewriteAreRefused) {
+  // "net%d" would become the first free netN, a link no record names; "lo" exists already.
+  for (const char* sel : {"plain@net%d", "plain@lo", R"([{"name":"plain","interface":"e%s"}])"}) {
+    cni::Error e = error_of([&] { select(sel); });
+    EXPECT_EQ(e.code(), cni::kInvalidConfig) << sel;
+    EXPECT_THAT(e.msg(), HasSubstr("invalid interface name")) << e.msg();
+  }
+}
+
+TEST_F(PlannerTest, DeepCniArgsAreRefusedNotCrashed) {
+  // 100,000 levels in the annotation: copying them into the plan used to overflow the stack.
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  cni::Error e = error_of([&] { select(R"([{"name":"capable","cni-args":{"x":)" + deep + "}}]"); });
+  EXPECT_EQ(e.code(), cni::kInvalidConfig);
+  EXPECT_THAT(e.msg(),
+              HasSubstr(std::string(kNetworksAnnotation) + ": JSON nested deeper than 128"));
+  // 64 levels are an ordinary request and reach the delegates' args.cni.
+  std::string ok = std::string(64, '[') + std::string(64, ']');
+  Json c = conf(select(R"([{"name":"capable","cni-args":{"x":)" + ok + "}}]").attachments[1]);
+  EXPECT_EQ(c["plugins"][0]["args"]["cni"]["x"].dump(), ok);
 }
 
 // --- Namespace isolation. ---

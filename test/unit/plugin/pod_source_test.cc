@@ -140,6 +140,15 @@ TEST_F(PodDirTest, FindsYamlAndJsonManifestsByNamespaceAndName) {
   EXPECT_FALSE(source.find(invocation("K8S_POD_NAMESPACE=shop;K8S_POD_NAME=db"), nullptr));
 }
 
+TEST_F(PodDirTest, DeeplyNestedJsonManifestIsSkippedNotCrashed) {
+  write("a-deep.json", R"({"kind":"Pod","metadata":{"name":"web","namespace":"shop"},"x":)" +
+                           std::string(100000, '[') + std::string(100000, ']') + "}");
+  write("b-pod.json", R"({"kind":"Pod","metadata":{"name":"db","namespace":"shop"}})");
+  PodDirSource source(dir_);
+  EXPECT_FALSE(source.find(invocation(kWebArgs), nullptr).has_value());
+  EXPECT_TRUE(source.find(invocation("K8S_POD_NAMESPACE=shop;K8S_POD_NAME=db"), nullptr));
+}
+
 TEST_F(PodDirTest, UidMismatchIsAnError) {
   write("p.yaml", "kind: Pod\nmetadata:\n  name: web\n  namespace: shop\n  uid: uid-other\n");
   PodDirSource source(dir_);

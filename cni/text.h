@@ -1,0 +1,19 @@
+// Small text helpers every stage needs, kept once: trimming, IP literals, UTF-8 validity.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace cni {
+
+// `s` without leading and trailing spaces, tabs, CRs and LFs.
+std::string trim(std::string_view s);
+
+// True for an IPv4 dotted quad or an IPv6 literal (inet_pton's rules); no prefix length.
+bool is_ip(const std::string& s);
+
+// True when `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF). Text that fails this cannot travel in JSON, so it is refused where it enters.
+bool is_valid_utf8(std::string_view s);
+
+}  // namespace cni
