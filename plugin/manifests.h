@@ -16,9 +16,10 @@ namespace plugin {
 // any of them is refused whole, with a message naming the file and the limit.
 // Bytes of text: four times Kubernetes' 256 KiB annotation limit.
 inline constexpr std::size_t kMaxManifestBytes = std::size_t{1} << 20;
-// Nodes (scalars, sequences, maps) after alias expansion, all documents together: no file
-// within kMaxManifestBytes has this many without aliases, so only an alias bomb reaches it.
-inline constexpr std::size_t kMaxManifestNodes = std::size_t{1} << 20;
+// Nodes (scalars, sequences, maps) after alias expansion, all documents together: about four
+// times what 1 MiB of real manifests holds (they take 10 to 35 bytes a node), so in practice
+// only alias expansion reaches it. Building this many JSON nodes takes tens of MB.
+inline constexpr std::size_t kMaxManifestNodes = std::size_t{1} << 18;
 // Levels of nested sequences and maps; Kubernetes objects use fewer than 20.
 inline constexpr int kMaxManifestDepth = 128;
 
