@@ -104,7 +104,7 @@ class JsonBuilder : public YAML::EventHandler {
   void count(const YAML::Mark& m, std::size_t nodes, int height) {
     if (nodes > kMaxManifestNodes - nodes_) {
       throw ManifestProblem("more than " + std::to_string(kMaxManifestNodes) +
-                            " nodes once aliases are expanded" + at_line(m));
+                            " nodes (aliases expanded)" + at_line(m));
     }
     if (static_cast<int>(stack_.size()) + height > kMaxManifestDepth) {
       throw ManifestProblem("nested deeper than " + std::to_string(kMaxManifestDepth) + " levels" +
@@ -218,16 +218,19 @@ std::string read_bounded(const std::string& path) {
                            std::to_string(kMaxManifestBytes));
   };
   if (static_cast<std::size_t>(st.st_size) > kMaxManifestBytes) throw too_big(st.st_size);
-  std::string text(kMaxManifestBytes + 1, '\0');
+  // One byte more than fstat said, so a file that grew since is noticed and read on up to
+  // the limit.
+  std::string text(static_cast<std::size_t>(st.st_size) + 1, '\0');
   std::size_t got = 0;
-  while (got < text.size()) {
+  for (;;) {
     ssize_t n = ::read(f.fd, text.data() + got, text.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw ManifestProblem(std::string("cannot read: ") + std::strerror(errno));
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
+    if (got > kMaxManifestBytes) throw too_big(got);
+    if (got == text.size()) text.resize(kMaxManifestBytes + 1);
   }
-  if (got > kMaxManifestBytes) throw too_big(got);  // it grew since fstat
   text.resize(got);
   return text;
 }
@@ -327,8 +330,7 @@ void ManifestDir::collect(const Json& doc, const std::string& ns, const std::str
 
 void ManifestDir::skip(const std::string& path, const std::string& why, ManifestMatches& out) {
   out.skipped.push_back("\"" + path + "\": " + why);
-  if (!logged_[path]) spdlog::error("skipping manifest \"{}\": {}", path, why);
-  logged_[path] = true;
+  if (logged_.insert(path).second) spdlog::error("skipping manifest \"{}\": {}", path, why);
 }
 
 ManifestMatches ManifestDir::find(const std::string& ns, const std::string& name) {

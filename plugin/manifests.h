@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,7 @@ class ManifestDir {
   std::string dir_;
   std::string kind_;
   std::map<std::string, Parsed> parsed_;
-  std::map<std::string, bool> logged_;  // files already logged as skipped
+  std::set<std::string> logged_;  // files already logged as skipped
 };
 
 // The documents of one manifest file (JSON when it ends in .json, else YAML), within the

@@ -126,7 +126,7 @@ class ManifestDirTest : public ::testing::Test {
 
 TEST_F(ManifestDirTest, BillionLaughsInThePodsOwnManifestIsRefusedNamingIt) {
   write("shop_web.yaml", billion_laughs(kPodHead));
-  expect_pod_refused("shop_web.yaml", "nodes once aliases are expanded");
+  expect_pod_refused("shop_web.yaml", "nodes (aliases expanded)");
 }
 
 TEST_F(ManifestDirTest, BillionLaughsElsewhereInPodDirIsLoggedAndSkipped) {
@@ -138,12 +138,12 @@ TEST_F(ManifestDirTest, BillionLaughsElsewhereInPodDirIsLoggedAndSkipped) {
   ASSERT_TRUE(web.has_value());
   EXPECT_EQ(web->name, "web");
   EXPECT_THAT(log.text(), HasSubstr(dir_ + "/a-bomb.yaml"));
-  EXPECT_THAT(log.text(), HasSubstr("nodes once aliases are expanded"));
+  EXPECT_THAT(log.text(), HasSubstr("nodes (aliases expanded)"));
 }
 
 TEST_F(ManifestDirTest, BillionLaughsInTheNadsOwnManifestIsRefusedNamingIt) {
   write("test-x.yaml", billion_laughs(kNadHead));
-  expect_nad_refused("test-x.yaml", "nodes once aliases are expanded");
+  expect_nad_refused("test-x.yaml", "nodes (aliases expanded)");
 }
 
 TEST_F(ManifestDirTest, BillionLaughsElsewhereInNadDirIsNamedOnlyWhenTheNadIsMissing) {
