@@ -20,13 +20,6 @@ using Json = nlohmann::json;
   throw cni::Error(cni::kInvalidConfig, msg);
 }
 
-// A string member, or `def` when it is absent or not a string.
-std::string str_at(const Json& j, const char* key, const std::string& def = {}) {
-  if (!j.is_object()) return def;
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : def;
-}
-
 // A file of a config directory as a JSON object, or nullopt after a warning saying why not:
 // one bad file must not hide the others.
 std::optional<Json> config_object(const fs::path& f, const std::string& where) {
@@ -103,7 +96,8 @@ nlohmann::json normalize_conflist(const nlohmann::json& config, const std::strin
   return list;
 }
 
-NadSource::NadSource(const MetaConfig& meta, KubeClient* kube) : meta_(meta), kube_(kube) {}
+NadSource::NadSource(const MetaConfig& meta, KubeClient* kube)
+    : meta_(meta), kube_(kube), nad_dir_(meta.nad_dir, "NetworkAttachmentDefinition") {}
 
 bool NadSource::is_self(const nlohmann::json& conflist) const {
   const std::string self = meta_.type.empty() ? "cnimux" : meta_.type;
@@ -112,29 +106,25 @@ bool NadSource::is_self(const nlohmann::json& conflist) const {
                      [&](const Json& p) { return p["type"] == self; });
 }
 
-void NadSource::load_nad_dir() {
-  if (nad_dir_loaded_) return;
-  for (auto& [obj, file] : load_manifests(meta_.nad_dir, "NetworkAttachmentDefinition")) {
-    const Json md = obj.value("metadata", Json::object());
-    std::string ns = str_at(md, "namespace", "default");
-    std::string name = str_at(md, "name");
-    if (name.empty()) invalid("NAD manifest in \"" + file + "\" has no metadata.name");
-    auto [it, fresh] = nad_dir_.try_emplace({ns, name}, obj, file);
-    if (!fresh) {
-      invalid("NAD " + ns + "/" + name + " is defined twice in nadDir: \"" + it->second.second +
-              "\" and \"" + file + "\"");
-    }
+std::optional<nlohmann::json> NadSource::from_nad_dir(const std::string& ns,
+                                                      const std::string& name) {
+  ManifestMatches m = nad_dir_.find(ns, name);
+  for (std::string& s : m.skipped) {
+    if (std::find(nad_dir_skipped_.begin(), nad_dir_skipped_.end(), s) == nad_dir_skipped_.end())
+      nad_dir_skipped_.push_back(std::move(s));
   }
-  nad_dir_loaded_ = true;
+  if (m.found.empty()) return std::nullopt;
+  if (m.found.size() > 1) {
+    invalid("NAD " + ns + "/" + name + " is defined twice in nadDir: \"" + m.found[0].file +
+            "\" and \"" + m.found[1].file + "\"");
+  }
+  return std::move(m.found.front().object);
 }
 
 std::optional<nlohmann::json> NadSource::fetch(const std::string& ns, const std::string& name) {
   if (kube_) return kube_->get_nad(ns, name);
   if (meta_.nad_dir.empty()) return std::nullopt;
-  load_nad_dir();
-  auto it = nad_dir_.find({ns, name});
-  if (it == nad_dir_.end()) return std::nullopt;
-  return it->second.first;
+  return from_nad_dir(ns, name);
 }
 
 const std::optional<ResolvedNetwork>& NadSource::lookup(const std::string& ns,
@@ -154,6 +144,12 @@ const ResolvedNetwork& NadSource::nad(const std::string& ns, const std::string& 
     std::string where = kube_                    ? "the Kubernetes API answered 404"
                         : !meta_.nad_dir.empty() ? "not in nadDir \"" + meta_.nad_dir + "\""
                                                  : "no Kubernetes API and no nadDir configured";
+    if (!kube_ && !nad_dir_skipped_.empty()) {
+      where += " (manifests skipped as unusable: ";
+      for (size_t i = 0; i < nad_dir_skipped_.size(); ++i)
+        where += (i ? "; " : "") + nad_dir_skipped_[i];
+      where += ")";
+    }
     invalid("NetworkAttachmentDefinition " + ns + "/" + name + " not found: " + where);
   }
   return *net;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "plugin/kube_client.h"
 #include "plugin/manifests.h"
@@ -67,15 +68,16 @@ class NadSource {
   ResolvedNetwork from_path(const std::string& path) const;
   // True when the conflist runs the meta plugin itself (never a delegate of ours).
   bool is_self(const nlohmann::json& conflist) const;
-  void load_nad_dir();
+  // The NAD ns/name from nadDir, or nullopt; defined in two files is kInvalidConfig.
+  std::optional<nlohmann::json> from_nad_dir(const std::string& ns, const std::string& name);
 
   const MetaConfig& meta_;
   KubeClient* kube_;
   // ns/name -> the resolved NAD, or nullopt when it does not exist (cached too).
   std::map<std::pair<std::string, std::string>, std::optional<ResolvedNetwork>> cache_;
-  bool nad_dir_loaded_ = false;
-  // nadDir: ns/name -> (object, file it came from)
-  std::map<std::pair<std::string, std::string>, std::pair<nlohmann::json, std::string>> nad_dir_;
+  ManifestDir nad_dir_;
+  // nadDir files that could not be used, named in "not found" errors: the NAD may be in one.
+  std::vector<std::string> nad_dir_skipped_;
 };
 
 }  // namespace plugin

@@ -27,16 +27,6 @@ void check_uid(const cni::Invocation& inv, const PodInfo& found, const std::stri
                                           where);
 }
 
-bool is_pod_named(const nlohmann::json& obj, const std::string& ns, const std::string& name) {
-  if (obj.contains("kind") && obj["kind"] != "Pod") return false;
-  const auto meta = obj.value("metadata", nlohmann::json::object());
-  if (!meta.is_object()) return false;
-  const std::string obj_ns = meta.contains("namespace") && meta["namespace"].is_string()
-                                 ? meta["namespace"].get<std::string>()
-                                 : "default";
-  return obj_ns == ns && meta.contains("name") && meta["name"] == name;
-}
-
 }  // namespace
 
 PodInfo pod_info_from_object(const nlohmann::json& pod, std::string source) {
@@ -100,15 +90,14 @@ std::optional<PodInfo> ApiPodSource::find(const cni::Invocation& inv, const nloh
 std::optional<PodInfo> PodDirSource::find(const cni::Invocation& inv, const nlohmann::json*) {
   const std::string ns = inv.pod_namespace(), name = inv.pod_name();
   if (ns.empty() || name.empty() || dir_.empty()) return std::nullopt;
-  for (const auto& [obj, file] : load_manifests(dir_, "Pod", BadManifest::kSkip)) {
-    if (!is_pod_named(obj, ns, name)) continue;
-    PodInfo info = pod_info_from_object(obj, "podDir");
-    info.ns = ns;
-    check_uid(inv, info, file);
-    if (info.uid.empty()) info.uid = inv.pod_uid();
-    return info;
-  }
-  return std::nullopt;
+  ManifestMatches matches = ManifestDir(dir_, "Pod").find(ns, name);
+  if (matches.found.empty()) return std::nullopt;
+  const auto& [obj, file] = matches.found.front();
+  PodInfo info = pod_info_from_object(obj, "podDir");
+  info.ns = ns;
+  check_uid(inv, info, file);
+  if (info.uid.empty()) info.uid = inv.pod_uid();
+  return info;
 }
 
 std::optional<PodInfo> ChainPodSource::find(const cni::Invocation& inv,

@@ -53,9 +53,11 @@ class ApiPodSource : public PodSource {
 };
 
 // Pod manifests (*.yaml, *.yml, *.json; multi-document YAML and v1 List allowed) in `dir`,
-// matched by metadata.namespace (default "default") and metadata.name. Files that do not parse
-// are skipped with a warning. A matching manifest whose metadata.uid differs from K8S_POD_UID
-// is Error(kPodNotFound) naming both UIDs.
+// matched by metadata.namespace (default "default") and metadata.name, found by ManifestDir's
+// rule: a file named after the pod that cannot be used (too large, an alias bomb, nested too
+// deep, not YAML) is Error(kInvalidConfig) naming it; any other such file is logged and
+// skipped. The first match wins. A matching manifest whose metadata.uid differs from
+// K8S_POD_UID is Error(kPodNotFound) naming both UIDs.
 class PodDirSource : public PodSource {
  public:
   explicit PodDirSource(std::string dir) : dir_(std::move(dir)) {}

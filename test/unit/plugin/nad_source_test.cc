@@ -282,7 +282,8 @@ TEST_F(NadSourceTest, NadDirDuplicateNamesBothFiles) {
 
 TEST_F(NadSourceTest, NadDirBadYamlNamesTheFile) {
   meta_.nad_dir = (root_ / "nads").string();
-  write(root_ / "nads" / "bad.yaml", "kind: [unclosed\n");
+  // It spells the NAD's name, so the lookup reads it and, not finding x, says why.
+  write(root_ / "nads" / "bad.yaml", "metadata: {name: x, namespace: test}\nkind: [unclosed\n");
   NadSource src(meta_, nullptr);
   cni::Error e = error_of([&] { src.nad("test", "x"); });
   EXPECT_EQ(e.code(), cni::kInvalidConfig);
