@@ -1,0 +1,36 @@
+// cnimuxctl's commands. Each prints its answer on stdout (JSON when `json`, else aligned
+// text) and returns the exit status; failures are thrown (cni::Error or Refused: exit 1,
+// StateError: exit 3) and printed by main.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cli {
+
+// `annotation parse`: the selection elements plugin::parse_network_selection resolves.
+int annotation_parse(const std::string& value, const std::string& ns, bool json);
+
+// `nad validate`: each file's NADs resolved by plugin::NadSource as from a nadDir.
+// `conf_dir` is where a NAD without spec.config is looked up, as the plugin's confDir.
+int nad_validate(const std::vector<std::string>& files, const std::string& conf_dir, bool json);
+
+// `pods`: the node's journals.
+int pods(const std::string& cni_dir, bool json);
+
+struct IpamOptions {
+  std::string store;    // the SQLite database
+  std::string cni_dir;  // the journals: live attachments, and the pools' configs
+  bool json = false;
+};
+int ipam_pools(const IpamOptions& o);
+int ipam_show(const IpamOptions& o, const std::string& pool);
+// Frees ADDR (in `pool` when given; required when several pools hold it). Refused while
+// the owner has a live journal, unless `force`.
+int ipam_release(const IpamOptions& o, const std::string& addr, const std::string& pool,
+                 bool force);
+// Frees every allocation that no live journal attachment holds (ipam::Allocator::gc_store),
+// under the journals' GC fence; with `dry_run` only lists them.
+int ipam_gc(const IpamOptions& o, bool dry_run);
+
+}  // namespace cli
