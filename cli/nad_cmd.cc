@@ -59,6 +59,25 @@ bool is_manifest_name(const std::string& file) {
   return ext == ".yaml" || ext == ".yml" || ext == ".json";
 }
 
+// The NAD objects of the manifest files in `dir`, Lists unpacked, read by the plugin's own
+// manifest reader (same limits, same errors).
+std::vector<Json> nads_in(const std::string& dir) {
+  std::vector<Json> out;
+  auto take = [&](const Json& doc, auto& self) -> void {
+    if (!doc.is_object()) return;
+    const std::string kind = doc.value("kind", "");
+    if (kind.ends_with("List") && doc.contains("items") && doc["items"].is_array()) {
+      for (const Json& item : doc["items"]) self(item, self);
+    } else if (kind == "NetworkAttachmentDefinition") {
+      out.push_back(doc);
+    }
+  };
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    for (const Json& doc : plugin::read_manifest(entry.path().string())) take(doc, take);
+  }
+  return out;
+}
+
 // One file: its NADs, each resolved; throws the plugin's error for the first broken one.
 Json validate_file(const std::string& file, const std::string& conf_dir) {
   if (!fs::is_regular_file(file)) throw Refused(file + ": not a regular file");
@@ -73,9 +92,9 @@ Json validate_file(const std::string& file, const std::string& conf_dir) {
   Json networks = Json::array();
   try {
     plugin::NadSource nads(meta, nullptr);
-    const auto found = plugin::load_manifests(scratch.dir(), "NetworkAttachmentDefinition");
+    const std::vector<Json> found = nads_in(scratch.dir());
     if (found.empty()) throw Refused(file + ": holds no NetworkAttachmentDefinition");
-    for (const auto& [obj, path] : found) {
+    for (const Json& obj : found) {
       const Json md = obj.value("metadata", Json::object());
       const std::string ns = md.is_object() ? md.value("namespace", "default") : "default";
       const std::string name = md.is_object() ? md.value("name", "") : "";
