@@ -14,6 +14,8 @@
 #include <set>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
+#include "cni/limits.h"
 #include "cni/state_file.h"
 
 namespace plugin {
@@ -176,7 +178,12 @@ std::optional<JournalRecord> Journal::load(const std::string& container_id) cons
   }
   if (!bytes) return std::nullopt;
   try {
-    JournalRecord r = journal_from_json(json::parse(*bytes));
+    // A journal holds configs bounded at planning, a few levels down: anything deeper or
+    // larger was not written by cnimux.
+    cni::JsonParse parsed = cni::try_parse_json(
+        *bytes, {.max_bytes = kMaxJournalBytes, .max_depth = cni::kMaxJsonDepth + 8});
+    if (!parsed.value) throw std::runtime_error(parsed.why);
+    JournalRecord r = journal_from_json(*parsed.value);
     if (r.container_id != container_id) {
       throw std::runtime_error("belongs to container \"" + r.container_id + "\"");
     }
