@@ -1,6 +1,10 @@
 // Parsing and validation of the cnimux-ipam configuration (host-local's keys plus ours).
 #include "ipam/config.h"
 
+#include <unistd.h>
+
+#include <climits>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -206,6 +210,60 @@ int parse_busy_timeout(const json& store) {
   return it->get<int>();
 }
 
+std::string host_name() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "";
+  return buf;
+}
+
+// A key that must be a non-empty string without '/' (it names a key component in etcd).
+std::string parse_name(const json& store, const char* key, std::string fallback) {
+  std::string field = std::string("ipam.store.") + key;
+  std::string v = opt_string(store, key, "ipam.store");
+  if (v.empty()) v = std::move(fallback);
+  if (v.empty()) bad(field, "missing, and no default applies");
+  if (v.find('/') != std::string::npos) bad_value(field, v, "must not contain '/'");
+  return v;
+}
+
+EtcdStoreConfig parse_etcd_store(const json& store) {
+  EtcdStoreConfig cfg;
+  cfg.endpoints = string_list(store, "endpoints", "ipam.store");
+  if (cfg.endpoints.empty()) bad("ipam.store.endpoints", "missing: the etcd store needs one");
+  for (const auto& e : cfg.endpoints) {
+    if (e.rfind("http://", 0) != 0 && e.rfind("https://", 0) != 0) {
+      bad_value("ipam.store.endpoints", e, "must start with http:// or https://");
+    }
+  }
+  std::string prefix = opt_string(store, "prefix", "ipam.store");
+  if (!prefix.empty()) {
+    if (prefix.front() != '/') bad_value("ipam.store.prefix", prefix, "must start with '/'");
+    while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+    cfg.prefix = prefix == "/" ? "" : prefix;
+  }
+  cfg.cluster = parse_name(store, "cluster", cfg.cluster);
+  cfg.node = parse_name(store, "node", host_name());
+  if (auto tls = store.find("tls"); tls != store.end() && !tls->is_null()) {
+    if (!tls->is_object()) bad("ipam.store.tls", "must be an object, got " + tls->dump());
+    cfg.ca_file = opt_string(*tls, "ca", "ipam.store.tls");
+    cfg.cert_file = opt_string(*tls, "cert", "ipam.store.tls");
+    cfg.key_file = opt_string(*tls, "key", "ipam.store.tls");
+    if (cfg.cert_file.empty() != cfg.key_file.empty()) {
+      bad("ipam.store.tls", "cert and key must be given together");
+    }
+  }
+  cfg.username = opt_string(store, "username", "ipam.store");
+  cfg.password = opt_string(store, "password", "ipam.store");
+  if (auto t = store.find("timeout"); t != store.end() && !t->is_null()) {
+    if (!t->is_number() || !(t->get<double>() > 0) || t->get<double>() > 3600) {
+      bad("ipam.store.timeout",
+          "must be a number of seconds above 0, at most 3600, got " + t->dump());
+    }
+    cfg.timeout_ms = std::max(1, static_cast<int>(std::lround(t->get<double>() * 1000)));
+  }
+  return cfg;
+}
+
 StoreConfig parse_store(const json& ipam) {
   StoreConfig cfg;
   std::string data_dir = opt_string(ipam, "dataDir", "ipam");
@@ -216,7 +274,14 @@ StoreConfig parse_store(const json& ipam) {
   if (!it->is_object()) bad("ipam.store", "must be an object, got " + it->dump());
   std::string type = opt_string(*it, "type", "ipam.store");
   if (!type.empty()) cfg.type = type;
-  if (cfg.type != "sqlite") bad_value("ipam.store.type", cfg.type, "unknown store (known: sqlite)");
+  if (cfg.type == "etcd") {
+    cfg.path.clear();
+    cfg.etcd = parse_etcd_store(*it);
+    return cfg;
+  }
+  if (cfg.type != "sqlite") {
+    bad_value("ipam.store.type", cfg.type, "unknown store (known: sqlite, etcd)");
+  }
   std::string path = opt_string(*it, "path", "ipam.store");
   if (!path.empty()) {
     if (path.front() != '/') bad_value("ipam.store.path", path, "must be an absolute path");

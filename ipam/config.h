@@ -29,13 +29,25 @@ struct RangeSet {
   bool is_v4() const { return ranges.front().subnet.addr.is_v4(); }
 };
 
-// Where allocations live. Only "sqlite" exists today; the etcd store plugs in behind
-// ipam::Store with its own type.
+// The etcd store's settings (docs/ipam.md, "The etcd store").
+struct EtcdStoreConfig {
+  std::vector<std::string> endpoints;        // "http://10.0.0.1:2379" or https; tried in order
+  std::string prefix = "/cnimux";            // every key lives below it
+  std::string cluster = "default";           // clusters sharing one etcd must use distinct names
+  std::string node;                          // this node's name; defaults to the host name
+  std::string ca_file, cert_file, key_file;  // tls.ca, tls.cert, tls.key
+  std::string username, password;            // etcd authentication; never logged
+  int timeout_ms = 10000;  // bounds a whole transaction, retries and failover included
+};
+
+// Where allocations live: "sqlite" (one node, embedded) or "etcd" (shared by nodes and
+// clusters), both behind ipam::Store.
 struct StoreConfig {
   std::string type = "sqlite";
   std::string path;                    // the database file
   std::string synchronous = "normal";  // SQLite PRAGMA synchronous: "normal" or "full"
   int busy_timeout_ms = 30000;         // how long a writer waits for another process's lock
+  EtcdStoreConfig etcd;                // when type is "etcd"
 };
 
 inline constexpr const char* kDefaultStoreDir = "/var/lib/cni/cnimux";

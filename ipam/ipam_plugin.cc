@@ -2,7 +2,6 @@
 #include "ipam/ipam_plugin.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <optional>
 #include <string>
@@ -25,11 +24,6 @@ std::string join_addresses(const std::vector<Allocation>& allocs) {
   std::string s;
   for (const auto& a : allocs) s += (s.empty() ? "" : ",") + a.cidr();
   return s;
-}
-
-bool file_exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
 }
 
 // The addresses listed in prevResult.ips, tolerating any shape (CHECK reports, never throws
@@ -86,7 +80,7 @@ Owner owner_for(const IpamConfig& cfg, const cni::Invocation& inv) {
 
 cni::Result IpamPlugin::add(const cni::Request& req) {
   IpamConfig cfg = config_for(req);
-  auto store = open_(cfg.store);
+  auto store = open_(cfg.store, OpenMode::kCreate);
   Allocator alloc(*store);
   auto allocs = alloc.allocate(cfg, owner_for(cfg, req.invocation));
   spdlog::info("allocated {} in pool \"{}\" for {} {}", join_addresses(allocs), cfg.pool,
@@ -96,9 +90,8 @@ cni::Result IpamPlugin::add(const cni::Request& req) {
 
 void IpamPlugin::del(const cni::Request& req) {
   IpamConfig cfg = parse_ipam_config(req.conf.raw);
-  // Nothing was ever allocated where no database exists; do not create one to find out.
-  if (cfg.store.type == "sqlite" && !file_exists(cfg.store.path)) return;
-  auto store = open_(cfg.store);
+  auto store = open_(cfg.store, OpenMode::kExisting);
+  if (!store) return;  // never created: nothing is held
   size_t n =
       Allocator(*store).release(cfg.network, req.invocation.container_id, req.invocation.ifname);
   spdlog::info("released {} allocation(s) of {} {}", n, req.invocation.container_id,
@@ -108,7 +101,8 @@ void IpamPlugin::del(const cni::Request& req) {
 void IpamPlugin::check(const cni::Request& req) {
   IpamConfig cfg = parse_ipam_config(req.conf.raw);
   const auto& inv = req.invocation;
-  auto held = Allocator(*open_(cfg.store)).find(cfg.network, inv.container_id, inv.ifname);
+  auto held = Allocator(*open_(cfg.store, OpenMode::kCreate))
+                  .find(cfg.network, inv.container_id, inv.ifname);
   auto spaces = build_spaces(cfg);
   for (size_t set = 0; set < spaces.size(); ++set) {
     bool found = false;
@@ -136,7 +130,7 @@ void IpamPlugin::check(const cni::Request& req) {
 void IpamPlugin::status(const cni::Request& req) {
   IpamConfig cfg = parse_ipam_config(req.conf.raw);
   try {
-    open_(cfg.store)->probe();
+    open_(cfg.store, OpenMode::kCreate)->probe();
   } catch (const cni::Error& e) {
     if (e.code() == cni::kNotAvailable) throw;
     throw cni::Error(cni::kNotAvailable, "ipam store cannot be opened: " + e.msg());
@@ -146,8 +140,9 @@ void IpamPlugin::status(const cni::Request& req) {
 void IpamPlugin::gc(const cni::Request& req) {
   IpamConfig cfg = parse_ipam_config(req.conf.raw);
   const cni::ValidAttachments valid = cni::valid_attachments(req.conf);
-  if (cfg.store.type == "sqlite" && !file_exists(cfg.store.path)) return;
-  size_t n = Allocator(*open_(cfg.store)).gc(cfg.network, valid);
+  auto store = open_(cfg.store, OpenMode::kExisting);
+  if (!store) return;
+  size_t n = Allocator(*store).gc(cfg.network, valid);
   spdlog::info("gc of network \"{}\" freed {} allocation(s)", cfg.network, n);
 }
 

@@ -16,8 +16,9 @@ namespace ipam {
 
 class IpamPlugin : public cni::Plugin {
  public:
-  // `open` maps a store config to a store; the default caches one per path per process.
-  using StoreOpener = std::function<std::shared_ptr<Store>(const StoreConfig&)>;
+  // `open` maps a store config to a store (open_store's contract); the default caches one
+  // per store per process.
+  using StoreOpener = std::function<std::shared_ptr<Store>(const StoreConfig&, OpenMode)>;
   explicit IpamPlugin(StoreOpener open = open_store) : open_(std::move(open)) {}
 
   // Allocates (idempotently) and returns {ips, routes, dns}.

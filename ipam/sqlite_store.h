@@ -33,10 +33,9 @@ class SqliteStore : public Store {
   std::vector<Allocation> list_all() override;
   void probe() override;
   std::string describe() const override { return "sqlite:" + cfg_.path; }
-
-  // Problems found by PRAGMA integrity_check and the store's own invariants (every record
-  // has an owner, keys are 16 bytes, cursors are well formed); empty when consistent.
-  std::vector<std::string> verify();
+  // PRAGMA integrity_check and the store's own invariants (every record has an owner, keys
+  // are 16 bytes, cursors are well formed).
+  std::vector<std::string> verify() override;
 
   // A cached statement in use. Its destructor resets it, so no half-stepped statement keeps
   // a read transaction open (which would stop WAL checkpoints) after its user is done.

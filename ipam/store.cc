@@ -1,25 +1,51 @@
-// open_store: the factory behind ipam::Store, caching one open store per type and path.
+// open_store: the factory behind ipam::Store, caching one open store per type and location.
 #include "ipam/store.h"
+
+#include <sys/stat.h>
 
 #include <map>
 #include <mutex>
 
 #include "cni/error.h"
+#include "ipam/etcd_store.h"
 #include "ipam/sqlite_store.h"
 
 namespace ipam {
+namespace {
 
-std::shared_ptr<Store> open_store(const StoreConfig& cfg) {
+// What identifies one store: two configs with the same key share one open store.
+std::string cache_key(const StoreConfig& cfg) {
+  if (cfg.type != "etcd") return cfg.type + ":" + cfg.path;
+  const EtcdStoreConfig& e = cfg.etcd;
+  std::string key = "etcd:" + e.prefix + "|" + e.cluster + "|" + e.node + "|" + e.username;
+  for (const auto& ep : e.endpoints) key += "|" + ep;
+  return key;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+std::shared_ptr<Store> open_store(const StoreConfig& cfg, OpenMode mode) {
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<Store>> open;
   std::lock_guard<std::mutex> lock(mu);
-  std::string key = cfg.type + ":" + cfg.path;
+  std::string key = cache_key(cfg);
   if (auto it = open.find(key); it != open.end()) return it->second;
-  if (cfg.type != "sqlite") {
+  std::shared_ptr<Store> store;
+  if (cfg.type == "sqlite") {
+    // Nothing was ever allocated where no database exists; do not create one to find out.
+    if (mode == OpenMode::kExisting && !file_exists(cfg.path)) return nullptr;
+    store = std::make_shared<SqliteStore>(cfg);
+  } else if (cfg.type == "etcd") {
+    store = std::make_shared<EtcdStore>(cfg.etcd);
+  } else {
     throw cni::Error(cni::kInvalidConfig,
-                     "ipam.store.type \"" + cfg.type + "\": unknown store (known: sqlite)");
+                     "ipam.store.type \"" + cfg.type + "\": unknown store (known: sqlite, etcd)");
   }
-  auto store = std::make_shared<SqliteStore>(cfg);
   open.emplace(key, store);
   return store;
 }

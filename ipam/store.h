@@ -35,6 +35,10 @@ struct Allocation {
   std::optional<Address> gateway;  // the range's gateway, for the result
   Owner owner;
   int64_t created_unix = 0;
+  // Where a shared store records who allocated it (etcd: the store's cluster and node); ""
+  // in a node-local store. Filled by the store, ignored by insert().
+  std::string cluster;
+  std::string node;
 
   std::string cidr() const { return address.str() + "/" + std::to_string(prefix_len); }
 };
@@ -44,6 +48,12 @@ struct Allocation {
 class StoreTxn {
  public:
   virtual ~StoreTxn() = default;
+
+  // A store shared by several nodes or clusters (etcd) scopes the owner queries:
+  // find_by_container, list_network and list_networks see only what this node of this
+  // cluster allocated (what it may release or collect); find_by_pod sees its whole cluster
+  // (a sticky pod may move between nodes). find_address and scan_held see every holder, so
+  // that no address is ever handed out twice.
 
   // Allocations of `network` bound to (container_id, ifname), in every pool.
   virtual std::vector<Allocation> find_by_container(const std::string& network,
@@ -90,13 +100,24 @@ class Store {
   // Returns when a write transaction succeeds now; else throws Error(kNotAvailable).
   virtual void probe() = 0;
 
+  // Problems found by checking the store's own invariants (SQLite: integrity_check, owners,
+  // key sizes; etcd: every record matches its key and indexes); empty when consistent.
+  virtual std::vector<std::string> verify() = 0;
+
   // "sqlite:/var/lib/cni/cnimux/ipam.db", for messages.
   virtual std::string describe() const = 0;
 };
 
-// Opens (creating as needed) the store `cfg` names. Stores are cached per process by type
-// and path, so the meta plugin opens each database once however many attachments it makes.
-// Error(kInvalidConfig) for an unknown type; Error(kIoFailure) when it cannot be opened.
-std::shared_ptr<Store> open_store(const StoreConfig& cfg);
+enum class OpenMode {
+  kCreate,    // create the store when it does not exist yet (ADD, CHECK, STATUS)
+  kExisting,  // nullptr when it was never created, so nothing can be held (DEL, GC)
+};
+
+// Opens the store `cfg` names. Stores are cached per process by type and location, so the
+// meta plugin opens each store once however many attachments it makes. With kExisting, a
+// node-local store that was never created is not created (nullptr); a remote store (etcd)
+// always exists. Error(kInvalidConfig) for an unknown type; Error(kIoFailure) when it cannot
+// be opened.
+std::shared_ptr<Store> open_store(const StoreConfig& cfg, OpenMode mode = OpenMode::kCreate);
 
 }  // namespace ipam

@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <thread>
 
+#include "cni/curl_api.h"
 #include "cni/error.h"
 #include "cni/json_limits.h"
-#include "plugin/curl_api.h"
 
 namespace plugin {
+
+using cni::curl_api;
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;

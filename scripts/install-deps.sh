@@ -13,6 +13,8 @@ build_pkgs=(
 )
 # Real parts the tests and the demo drive: kernel tools, reference plugins, TLS for the fake API.
 runtime_pkgs=(python3 iproute2 containernetworking-plugins openssl sqlite3 procps util-linux)
+# The etcd IPAM store's tests start a real etcd on loopback ports.
+store_pkgs=(etcd-server)
 # The real runtimes of test/e2e/runtimes: containerd through CRI (python3 gRPC client) and podman.
 runtime_e2e_pkgs=(containerd runc podman busybox-static python3-grpcio python3-grpc-tools)
 bench_pkgs=(hyperfine)
@@ -20,7 +22,7 @@ bench_pkgs=(hyperfine)
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
   build) ;;
-  test) want+=("${runtime_pkgs[@]}" "${runtime_e2e_pkgs[@]}" clang-format) ;;
+  test) want+=("${runtime_pkgs[@]}" "${runtime_e2e_pkgs[@]}" "${store_pkgs[@]}" clang-format) ;;
   demo) want+=("${runtime_pkgs[@]}") ;;
   bench) want+=("${runtime_pkgs[@]}" "${bench_pkgs[@]}") ;;
   *) echo "unknown target: $1" >&2; exit 2 ;;

@@ -151,6 +151,20 @@ TEST(IpamConfigTest, ErrorsNameTheField) {
       {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}}, {"routes", {{{"dst", "x"}}}}},
        "ipam.routes[0].dst \"x\""},
       {{{"ranges", "10.1.0.0/24"}}, "ipam.ranges"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}}, {"store", {{"type", "etcd"}}}},
+       "ipam.store.endpoints: missing"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "etcd"}, {"endpoints", {"10.0.0.1:2379"}}}}},
+       "ipam.store.endpoints \"10.0.0.1:2379\": must start with http:// or https://"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "etcd"}, {"endpoints", {"http://e:2379"}}, {"cluster", "a/b"}}}},
+       "ipam.store.cluster \"a/b\": must not contain '/'"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "etcd"}, {"endpoints", {"http://e:2379"}}, {"timeout", 0}}}},
+       "ipam.store.timeout"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "etcd"}, {"endpoints", {"http://e:2379"}}, {"tls", {{"cert", "/c"}}}}}},
+       "ipam.store.tls: cert and key must be given together"},
   };
   for (const auto& c : cases) {
     auto [code, msg] = parse_error(conf(c.ipam));
@@ -228,6 +242,40 @@ TEST(IpamConfigTest, StoreOfACnimuxIpamPluginConfig) {
   EXPECT_FALSE(cnimux_ipam_store({{"type", "loopback"}}));
   bridge["ipam"]["store"] = {{"path", "relative.db"}};
   EXPECT_THROW(cnimux_ipam_store(bridge), cni::Error);
+}
+
+TEST(IpamConfig, EtcdStoreKeys) {
+  json ipam = {{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+               {"store",
+                {{"type", "etcd"},
+                 {"endpoints", {"https://10.0.0.1:2379", "https://10.0.0.2:2379"}},
+                 {"prefix", "/ipam/"},
+                 {"cluster", "east"},
+                 {"node", "node-1"},
+                 {"tls", {{"ca", "/etc/ca.pem"}, {"cert", "/etc/c.pem"}, {"key", "/etc/k.pem"}}},
+                 {"username", "cni"},
+                 {"password", "s3cret"},
+                 {"timeout", 2.5}}}};
+  auto cfg = parse_ipam_config({{"name", "n"}, {"ipam", ipam}});
+  EXPECT_EQ(cfg.store.type, "etcd");
+  const auto& e = cfg.store.etcd;
+  EXPECT_EQ(e.endpoints,
+            (std::vector<std::string>{"https://10.0.0.1:2379", "https://10.0.0.2:2379"}));
+  EXPECT_EQ(e.prefix, "/ipam");
+  EXPECT_EQ(e.cluster, "east");
+  EXPECT_EQ(e.node, "node-1");
+  EXPECT_EQ(e.ca_file, "/etc/ca.pem");
+  EXPECT_EQ(e.key_file, "/etc/k.pem");
+  EXPECT_EQ(e.username, "cni");
+  EXPECT_EQ(e.password, "s3cret");
+  EXPECT_EQ(e.timeout_ms, 2500);
+  // Defaults: prefix /cnimux, cluster "default", the host name as node, 10 s.
+  ipam["store"] = {{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:2379"}}};
+  auto d = parse_ipam_config({{"name", "n"}, {"ipam", ipam}}).store.etcd;
+  EXPECT_EQ(d.prefix, "/cnimux");
+  EXPECT_EQ(d.cluster, "default");
+  EXPECT_FALSE(d.node.empty());
+  EXPECT_EQ(d.timeout_ms, 10000);
 }
 
 }  // namespace

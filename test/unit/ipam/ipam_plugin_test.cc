@@ -2,6 +2,7 @@
 // CHECK, GC, STATUS, requests from CNI_ARGS and args, sticky pods from CNI_ARGS, errors.
 #include "ipam/ipam_plugin.h"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -49,6 +50,15 @@ class IpamPluginTest : public ::testing::Test {
   ipam_test::TempDir dir_;
   IpamPlugin plugin_;
 };
+
+// libcurl (and its ~30 libraries) is loaded only by a store that needs the network.
+TEST_F(IpamPluginTest, AnSqliteStoreNeverLoadsLibcurl) {
+  ASSERT_EQ(::dlopen("libcurl.so.4", RTLD_LAZY | RTLD_NOLOAD), nullptr)
+      << "this test binary links libcurl itself";
+  ASSERT_EQ(run("ADD", "c1", conf()).exit_code, 0);
+  ASSERT_EQ(run("DEL", "c1", conf()).exit_code, 0);
+  EXPECT_EQ(::dlopen("libcurl.so.4", RTLD_LAZY | RTLD_NOLOAD), nullptr);
+}
 
 TEST_F(IpamPluginTest, AddPrintsAnIpamResultInTheConfigVersion) {
   json c = conf({{{{"subnet", "10.7.0.0/24"}}}, {{{"subnet", "fd07::/64"}}}});

@@ -156,6 +156,10 @@ TEST_F(SqliteStoreTest, OpenStoreCachesPerPathAndRefusesUnknownTypes) {
   auto a = open_store(cfg());
   auto b = open_store(cfg());
   EXPECT_EQ(a.get(), b.get());
+  StoreConfig unknown = cfg();
+  unknown.type = "redis";
+  EXPECT_THROW(open_store(unknown), cni::Error);
+  // An etcd config without endpoints never comes from parse_ipam_config; refused anyway.
   StoreConfig etcd = cfg();
   etcd.type = "etcd";
   EXPECT_THROW(open_store(etcd), cni::Error);

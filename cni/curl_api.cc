@@ -1,5 +1,5 @@
 // Resolves libcurl's entry points from libcurl.so.4 on first use.
-#include "plugin/curl_api.h"
+#include "cni/curl_api.h"
 
 #include <dlfcn.h>
 
@@ -7,7 +7,7 @@
 
 #include "cni/error.h"
 
-namespace plugin {
+namespace cni {
 namespace {
 
 // The SONAME of libcurl 7.16+ and 8.x: the ABI these prototypes were checked against.
@@ -22,7 +22,7 @@ template <typename F>
 void resolve(void* lib, const char* name, F& out) {
   void* p = ::dlsym(lib, name);
   if (!p) {
-    throw cni::Error(cni::kKubeApiFailure,
+    throw cni::Error(cni::kIoFailure,
                      std::string(kLibcurl) + ": symbol " + name + " not found: " + dl_reason());
   }
   out = reinterpret_cast<F>(p);
@@ -32,8 +32,10 @@ CurlApi load() {
   // Never unloaded: handles and the global state live until exit.
   void* lib = ::dlopen(kLibcurl, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
-    throw cni::Error(cni::kKubeApiFailure, std::string("cannot load ") + kLibcurl +
-                                               " (needed for the Kubernetes API): " + dl_reason());
+    throw cni::Error(
+        cni::kIoFailure,
+        std::string("cannot load ") + kLibcurl +
+            " (needed for the Kubernetes API and the etcd IPAM store): " + dl_reason());
   }
   CurlApi api{};
   resolve(lib, "curl_global_init", api.global_init);
@@ -47,6 +49,9 @@ CurlApi load() {
   resolve(lib, "curl_free", api.free);
   resolve(lib, "curl_slist_append", api.slist_append);
   resolve(lib, "curl_slist_free_all", api.slist_free_all);
+  // Here, under the static's initialisation lock: curl_global_init is not thread-safe in
+  // older libcurl, and every user needs it.
+  api.global_init(CURL_GLOBAL_DEFAULT);
   return api;
 }
 
@@ -57,4 +62,4 @@ const CurlApi& curl_api() {
   return api;
 }
 
-}  // namespace plugin
+}  // namespace cni

@@ -1,11 +1,11 @@
-// plugin/curl_api: libcurl's entry points resolved at run time work like the linked ones.
-#include "plugin/curl_api.h"
+// cni/curl_api: libcurl's entry points resolved at run time work like the linked ones.
+#include "cni/curl_api.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace plugin {
+namespace cni {
 namespace {
 
 TEST(CurlApi, ResolvesWorkingEntryPoints) {
@@ -30,4 +30,4 @@ TEST(CurlApi, LoadsOnce) {
 }
 
 }  // namespace
-}  // namespace plugin
+}  // namespace cni
