@@ -443,14 +443,21 @@ void collect_container(Session& s, const std::string& cid, const ValidSet& valid
 
 // The cnimux-ipam stores GC must sweep: every store a known config names (the cluster and
 // default networks, every journalled attachment), plus the default store when it lives in
-// this cniDir (both defaults are /var/lib/cni/cnimux). A store whose database does not exist
-// holds nothing and is not created.
-std::map<std::string, ipam::StoreConfig> ipam_stores(const GcTargets& targets,
-                                                     const std::string& cni_dir) {
-  std::map<std::string, ipam::StoreConfig> stores;
+// this cniDir (both defaults are /var/lib/cni/cnimux). A SQLite store whose database does
+// not exist holds nothing and is not created. Keyed by the store's description, so a store
+// named by many configs is swept once.
+std::map<std::string, std::shared_ptr<ipam::Store>> ipam_stores(const GcTargets& targets,
+                                                                const std::string& cni_dir,
+                                                                std::vector<std::string>& errors) {
+  std::map<std::string, std::shared_ptr<ipam::Store>> stores;
   auto add = [&](const ipam::StoreConfig& cfg) {
-    struct stat st;
-    if (::stat(cfg.path.c_str(), &st) == 0) stores.emplace(cfg.path, cfg);
+    try {
+      if (auto store = ipam::open_store(cfg, ipam::OpenMode::kExisting)) {
+        stores.emplace(store->describe(), store);
+      }
+    } catch (const cni::Error& e) {
+      errors.push_back("IPAM store " + cfg.path + ": " + e.msg());
+    }
   };
   const ipam::StoreConfig fallback = ipam::default_store_config();
   if (std::filesystem::path(fallback.path).parent_path() == std::filesystem::path(cni_dir)) {
@@ -474,7 +481,8 @@ std::map<std::string, ipam::StoreConfig> ipam_stores(const GcTargets& targets,
 
 // Forwarded GC reaches only the networks some config names. Addresses on a network no live
 // pod uses (a NAD's last pod gone, a stopped StatefulSet's sticky addresses) are freed here:
-// each store keeps what a still-valid journal's attachment holds and frees the rest.
+// each store keeps what a still-valid journal's attachment holds and frees the rest (an etcd
+// store only this node's and this cluster's).
 void collect_ipam_stores(const GcTargets& targets, const std::string& cni_dir,
                          std::vector<std::string>& errors) {
   ipam::LiveAttachments live;
@@ -483,15 +491,14 @@ void collect_ipam_stores(const GcTargets& targets, const std::string& cni_dir,
       live.insert({name, v.value("containerID", ""), v.value("ifname", "")});
     }
   }
-  for (const auto& [path, cfg] : ipam_stores(targets, cni_dir)) {
+  for (const auto& [where, store] : ipam_stores(targets, cni_dir, errors)) {
     try {
-      std::shared_ptr<ipam::Store> store = ipam::open_store(cfg);
       for (const auto& [network, freed] : ipam::Allocator(*store).gc_store(live)) {
-        spdlog::info("gc: IPAM store {}: freed {} address(es) of network \"{}\"", path, freed,
+        spdlog::info("gc: IPAM store {}: freed {} address(es) of network \"{}\"", where, freed,
                      network);
       }
     } catch (const cni::Error& e) {
-      errors.push_back("IPAM store " + path + ": " + e.msg());
+      errors.push_back("IPAM store " + where + ": " + e.msg());
     }
   }
 }
