@@ -129,6 +129,8 @@ TEST_F(EtcdStoreTest, StickyPodKeepsItsAddressAcrossNodesOfItsClusterOnly) {
 TEST_F(EtcdStoreTest, ConcurrentProcessesOfTwoClustersNeverShareAnAddress) {
   // 6 processes, 3 per cluster, ADD/DEL cycles on one pool of 30 addresses.
   auto cfg = config("10.7.3.0/27");
+  // Start the shared server here: a child that started it would get an etcd of its own.
+  shared_etcd();
   constexpr int kProcs = 6, kCycles = 12;
   std::vector<pid_t> pids;
   for (int p = 0; p < kProcs; ++p) {
