@@ -204,9 +204,14 @@ void Journal::save(const JournalRecord& record, Sync sync) const {
   }
 }
 
-void Journal::bury(const std::string& container_id, std::vector<std::string> abandoned) const {
+void Journal::bury(const JournalRecord& record, std::vector<std::string> abandoned) const {
   JournalRecord tomb;
-  tomb.container_id = container_id;
+  tomb.container_id = record.container_id;
+  tomb.ifname = record.ifname;
+  tomb.cni_version = record.cni_version;
+  tomb.pod_namespace = record.pod_namespace;
+  tomb.pod_name = record.pod_name;
+  tomb.pod_uid = record.pod_uid;
   tomb.state = JournalState::kDeleted;
   tomb.deleted_at = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())

@@ -117,8 +117,9 @@ class Journal {
   // Removes the container's journal; absent is fine.
   void remove(const std::string& container_id) const;
 
-  // Replaces the container's journal with a tombstone (kDeleted) listing `abandoned`.
-  void bury(const std::string& container_id, std::vector<std::string> abandoned) const;
+  // Replaces the container's journal with a tombstone (kDeleted) listing `abandoned`. It
+  // keeps the record's identity (container, ifname, pod), never its attachments.
+  void bury(const JournalRecord& record, std::vector<std::string> abandoned) const;
 
   // Holds an exclusive flock on cniDir/<containerID>.lock for the whole verb, so GC never
   // acts on a container whose ADD or DEL is still running. With `wait` false, returns an

@@ -355,7 +355,7 @@ void MetaPlugin::del(const cni::Request& req) {
   UndoOutcome out = undo_attachments(s, rec, req.invocation.netns);
   if (out.failures.empty()) {
     // The tombstone lets the runtime's next DEL (containerd sends two) return at once.
-    s.journal().bury(cid, out.abandoned);
+    s.journal().bury(rec, out.abandoned);
     lock = Journal::Lock();
     s.journal().sweep_now_and_then();
     return;

@@ -125,6 +125,8 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 pod = j.get("pod", {})
 print(f"pod {pod.get('namespace')}/{pod.get('name')}  state: {j['state']}  (format version {j['version']})")
+for line in j.get("abandoned", []):
+    print(f"  given up: {line}")
 for a in j["attachments"]:
     r = a.get("result") or {}
     ips = ", ".join(i["address"] for i in r.get("ips", [])) or "-"
@@ -226,7 +228,7 @@ add_web() {
   show ip -n "$NS_WEB" route | indent
   say ""
   say "The journal, written durably before the first delegate ran (\$NODE/state/${WEB_CID:0:12}…):"
-  journal_summary "$NODE/state/$WEB_CID" | indent
+  journal_summary "$NODE/state/$WEB_CID.journal" | indent
   say ""
   say "Addresses held in the IPAM store (sqlite3 \$NODE/state/ipam.db 'select … from allocations'):"
   held_addresses | indent
@@ -264,8 +266,8 @@ add_db_fails() {
   say "addresses held (192.168.10.150 was allocated for net1 and is free again):"
   held_addresses | indent
   say "host veths on the bridge: $(bridge_ports) (web's eth0 only)"
-  say "journal: every attachment back to pending; the file stays as a tombstone for the runtime's DEL"
-  journal_summary "$NODE/state/$DB_CID" | indent
+  say "journal: every attachment back to pending, so the runtime's DEL finds nothing owed"
+  journal_summary "$NODE/state/$DB_CID.journal" | indent
   [[ $(allocation_count) == "$held_before" ]] || { say "${RED}addresses leaked${OFF}"; exit 1; }
   [[ $(bridge_ports) == "$ports_before" ]] || { say "${RED}a veth leaked${OFF}"; exit 1; }
   [[ $(ip -n "$NS_DB" -o link | grep -vc ': lo:') == 0 ]] || { say "${RED}links leaked${OFF}"; exit 1; }
@@ -273,7 +275,8 @@ add_db_fails() {
   say "containerd tears the failed sandbox down with DEL; cnimux finds nothing owed:"
   run_cnimux DEL "$DB_CID" "$NS_DB" db "$DB_UID"
   ((RC == 0)) || { say "${RED}DEL failed:${OFF} $OUT $ERR"; exit 1; }
-  say "journal file: $([[ -e $NODE/state/$DB_CID ]] && echo still there || echo removed)"
+  say "journal now a tombstone (a repeated DEL, as containerd sends, does nothing):"
+  journal_summary "$NODE/state/$DB_CID.journal" | indent
 }
 
 del_web() {
@@ -285,7 +288,7 @@ del_web() {
   say "addresses held:"
   held_addresses | indent
   say "host veths on the bridge: $(bridge_ports)"
-  say "journals left: $(find "$NODE/state" -maxdepth 1 -regextype egrep -regex '.*/[0-9a-f]{64}(\.lock)?' | wc -l)"
+  say "journals that still owe work: $(grep -L '"state":"deleted"' "$NODE"/state/*.journal 2>/dev/null | wc -l) (tombstones: $(grep -l '"state":"deleted"' "$NODE"/state/*.journal 2>/dev/null | wc -l))"
   [[ $(allocation_count) == 0 ]] || { say "${RED}addresses leaked${OFF}"; exit 1; }
 }
 

@@ -208,7 +208,7 @@ TEST_F(CnimuxctlTest, PodsShowsEveryJournalState) {
       record("c2", JournalState::kFailed, {AttachmentState::kAdded, AttachmentState::kPending}));
   journal().save(record("c3", JournalState::kFailed, {AttachmentState::kPending}));
   journal().save(record("c4", JournalState::kComplete, {AttachmentState::kAdded}));
-  journal().bury("c4", {"net1 (default/mvnet): its plugin is gone"});
+  journal().bury(*journal().load("c4"), {"net1 (default/mvnet): its plugin is gone"});
   file("cni/c5.journal", "{not json");
   CtlRun r = ctl({"pods", "--cni-dir", path("cni"), "--json"});
   ASSERT_EQ(r.status, 0) << r.err;

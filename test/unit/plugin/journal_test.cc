@@ -150,18 +150,19 @@ TEST_F(JournalTest, DirectoryOwnedBySomeoneElseIsRefused) {
 
 TEST_F(JournalTest, TombstoneIsReadBackAndOwesNothing) {
   journal_.save(record("c1"));
-  journal_.bury("c1", {"network \"a\" (net1): gone"});
+  journal_.bury(record("c1"), {"network \"a\" (net1): gone"});
   auto rec = journal_.load("c1");
   ASSERT_TRUE(rec.has_value());
   EXPECT_EQ(rec->state, JournalState::kDeleted);
   EXPECT_TRUE(rec->attachments.empty());
+  EXPECT_EQ(rec->ifname, "eth0");
   EXPECT_EQ(rec->abandoned, (std::vector<std::string>{"network \"a\" (net1): gone"}));
   EXPECT_GT(rec->deleted_at, 0);
 }
 
 TEST_F(JournalTest, SweepKeepsFreshTombstonesAndLiveJournals) {
   journal_.save(record("live"));
-  journal_.bury("dead", {});
+  journal_.bury(record("dead"), {});
   journal_.sweep(false);
   EXPECT_TRUE(journal_.load("live").has_value());
   EXPECT_TRUE(journal_.load("dead").has_value());
@@ -173,7 +174,7 @@ TEST_F(JournalTest, SweepKeepsFreshTombstonesAndLiveJournals) {
 }
 
 TEST_F(JournalTest, SweepRemovesExpiredTombstones) {
-  journal_.bury("old", {});
+  journal_.bury(record("old"), {});
   JournalRecord rec = *journal_.load("old");
   rec.deleted_at -= kTombstoneTtl.count() + 1;
   journal_.save(rec);
