@@ -1,6 +1,6 @@
 // Link, address and route helpers over libnl. Every libnl object is owned by a unique_ptr;
 // kernel errors are captured per socket so messages carry errno text and extended ACK text.
-#include "cni/netlink.h"
+#include "net/netlink.h"
 
 #include <arpa/inet.h>
 #include <linux/if_link.h>
@@ -28,9 +28,14 @@
 #include <cstring>
 
 #include "cni/ifname.h"
-#include "cni/netns.h"
+#include "net/netns.h"
 
-namespace cni {
+namespace net {
+
+using cni::check_ifname;
+using cni::Error;
+using cni::IfnameUse;
+using cni::kInvalidConfig;
 
 struct NetlinkSocket::State {
   nl_sock* sock = nullptr;
@@ -176,7 +181,6 @@ nl_sock* NetlinkSocket::get() const {
   return state_->sock;
 }
 
-namespace netlink {
 namespace {
 
 // A name a link is about to get (create, rename) meets every rule of cni/ifname.h; a name
@@ -598,5 +602,4 @@ std::vector<Route> list_routes(NetlinkSocket& sk, int family, uint32_t table) {
   return out;
 }
 
-}  // namespace netlink
-}  // namespace cni
+}  // namespace net

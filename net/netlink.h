@@ -12,16 +12,16 @@
 
 struct nl_sock;
 
-namespace cni {
+namespace net {
 
 class Netns;
 
 // A kernel (or libnl) failure. sys_errno() is the kernel's errno (e.g. EEXIST, ENODEV,
 // EOPNOTSUPP for a link kind this kernel lacks), or 0 when the failure was not the kernel's.
-class NetlinkError : public Error {
+class NetlinkError : public cni::Error {
  public:
   NetlinkError(std::string msg, int sys_errno)
-      : Error(kIoFailure, std::move(msg)), errno_(sys_errno) {}
+      : cni::Error(cni::kIoFailure, std::move(msg)), errno_(sys_errno) {}
   int sys_errno() const { return errno_; }
 
  private:
@@ -50,8 +50,6 @@ class NetlinkSocket {
  private:
   std::unique_ptr<State> state_;
 };
-
-namespace netlink {
 
 struct LinkInfo {
   int index = 0;
@@ -129,5 +127,4 @@ bool del_route(NetlinkSocket& sk, const Route& route);
 // first next hop of a multipath route. The kernel's IPv6 metric (1024) is reported as is.
 std::vector<Route> list_routes(NetlinkSocket& sk, int family, uint32_t table = kMainTable);
 
-}  // namespace netlink
-}  // namespace cni
+}  // namespace net
