@@ -4,11 +4,14 @@
 #include <algorithm>
 
 #include "cni/error.h"
+#include "delegates/macvlan/macvlan.h"
 
 namespace delegates {
 
 const std::vector<InTreeType>& in_tree_types() {
-  static const std::vector<InTreeType> kTypes = {};
+  static const std::vector<InTreeType> kTypes = {
+      {"cnimux-macvlan", "macvlan", [] { return std::make_unique<MacvlanPlugin>(); }},
+  };
   return kTypes;
 }
 

@@ -288,6 +288,21 @@ void create_macvlan(NetlinkSocket& sk, const std::string& name, const std::strin
                  "create macvlan " + q(name) + " on " + q(master));
 }
 
+std::string link_mode(NetlinkSocket& sk, const std::string& name) {
+  LinkPtr link = get_link(sk, name);
+  const char* kind = rtnl_link_get_type(link.get());
+  char buf[32] = "";
+  if (kind && std::strcmp(kind, "macvlan") == 0) {
+    rtnl_link_macvlan_mode2str(rtnl_link_macvlan_get_mode(link.get()), buf, sizeof buf);
+  } else if (kind && std::strcmp(kind, "ipvlan") == 0) {
+    uint16_t mode = 0;
+    if (rtnl_link_ipvlan_get_mode(link.get(), &mode) == 0) {
+      rtnl_link_ipvlan_mode2str(mode, buf, sizeof buf);
+    }
+  }
+  return buf;
+}
+
 void create_ipvlan(NetlinkSocket& sk, const std::string& name, const std::string& master,
                    const std::string& mode, std::optional<int> netns_fd,
                    std::optional<unsigned> mtu) {

@@ -80,6 +80,9 @@ void create_ipvlan(NetlinkSocket& sk, const std::string& name, const std::string
                    std::optional<unsigned> mtu = {});
 
 bool link_exists(NetlinkSocket& sk, const std::string& name);
+// The mode of a macvlan ("bridge", "private", "vepa", "passthru", "source") or ipvlan ("l2",
+// "l3", "l3s") link; "" for other kinds. NetlinkError ENODEV when there is no such link.
+std::string link_mode(NetlinkSocket& sk, const std::string& name);
 int link_index(NetlinkSocket& sk, const std::string& name);  // ENODEV error if absent
 LinkInfo get_link_info(NetlinkSocket& sk, const std::string& name);
 std::vector<LinkInfo> list_links(NetlinkSocket& sk);
