@@ -11,10 +11,11 @@ DelegateRegistry::DelegateRegistry(std::vector<std::string> search_dirs,
                                    ExecDelegate::Options exec_options)
     : search_dirs_(std::move(search_dirs)), cache_(std::move(cache)), exec_options_(exec_options) {}
 
-void DelegateRegistry::register_inprocess(const std::string& type, PluginFactory factory) {
+void DelegateRegistry::register_inprocess(const std::string& type, PluginFactory factory,
+                                          Isolation isolation) {
   validate_plugin_type(type);
   if (!factory) throw Error(kInvalidConfig, "in-process plugin \"" + type + "\" has no factory");
-  inprocess_[type] = std::move(factory);
+  inprocess_[type] = {std::move(factory), isolation};
 }
 
 bool DelegateRegistry::is_inprocess(const std::string& type) const {
@@ -24,7 +25,7 @@ bool DelegateRegistry::is_inprocess(const std::string& type) const {
 std::unique_ptr<Delegate> DelegateRegistry::resolve(const std::string& type) {
   validate_plugin_type(type);
   if (auto it = inprocess_.find(type); it != inprocess_.end()) {
-    return std::make_unique<InProcessDelegate>(type, it->second());
+    return std::make_unique<InProcessDelegate>(type, it->second.factory(), it->second.isolation);
   }
   return std::make_unique<ExecDelegate>(type, search_dirs_, cache_, exec_options_);
 }

@@ -10,6 +10,7 @@
 
 #include "cni/delegate.h"
 #include "cni/exec_delegate.h"
+#include "cni/inprocess_delegate.h"
 #include "cni/plugin.h"
 #include "cni/version_cache.h"
 
@@ -26,9 +27,11 @@ class DelegateRegistry : public DelegateResolver {
                             std::shared_ptr<VersionCache> cache = nullptr,
                             ExecDelegate::Options exec_options = {});
 
-  // Runs `type` in-process from now on; replaces an earlier registration. Error(7) for a
-  // type ExecDelegate would refuse.
-  void register_inprocess(const std::string& type, PluginFactory factory);
+  // Runs `type` in-process from now on (in a forked child unless `isolation` says otherwise;
+  // cni/inprocess_delegate.h); replaces an earlier registration. Error(7) for a type
+  // ExecDelegate would refuse.
+  void register_inprocess(const std::string& type, PluginFactory factory,
+                          Isolation isolation = Isolation::kForkedChild);
   bool is_inprocess(const std::string& type) const;
 
   // An InProcessDelegate when registered, else an ExecDelegate (the binary is looked up when
@@ -40,7 +43,11 @@ class DelegateRegistry : public DelegateResolver {
   std::vector<std::string> search_dirs_;
   std::shared_ptr<VersionCache> cache_;
   ExecDelegate::Options exec_options_;
-  std::map<std::string, PluginFactory> inprocess_;
+  struct InProcess {
+    PluginFactory factory;
+    Isolation isolation;
+  };
+  std::map<std::string, InProcess> inprocess_;
 };
 
 }  // namespace cni

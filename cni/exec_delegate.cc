@@ -40,47 +40,6 @@ namespace asio = boost::asio;
 namespace bp = boost::process;
 using nlohmann::json;
 
-// ---- Process-wide registry of running delegate groups, for kill_running_delegates(). ----
-
-constexpr size_t kGroupSlots = 64;
-std::atomic<pid_t> g_running_groups[kGroupSlots];
-std::atomic<unsigned> g_kill_generation{0};
-static_assert(std::atomic<pid_t>::is_always_lock_free, "needed in a signal handler");
-static_assert(std::atomic<unsigned>::is_always_lock_free, "needed in a signal handler");
-
-// One child's entry in the registry. A kill that lands between construction and set() is
-// caught by the generation check in set(), so no delegate escapes a signal.
-class RunningGroup {
- public:
-  RunningGroup() : generation_(g_kill_generation.load()) {}
-  ~RunningGroup() { clear(); }
-  RunningGroup(const RunningGroup&) = delete;
-  RunningGroup& operator=(const RunningGroup&) = delete;
-
-  void set(pid_t pgid) {
-    for (size_t i = 0; i < kGroupSlots; ++i) {
-      pid_t expected = 0;
-      if (g_running_groups[i].compare_exchange_strong(expected, pgid)) {
-        slot_ = static_cast<int>(i);
-        break;
-      }
-    }
-    if (slot_ < 0)
-      spdlog::warn("more than {} delegates running; pgid {} not registered", kGroupSlots, pgid);
-    if (stop_requested()) ::killpg(pgid, SIGKILL);
-  }
-  // Must run before the child is reaped, so a late signal never hits a reused pgid.
-  void clear() {
-    if (slot_ >= 0) g_running_groups[slot_].store(0);
-    slot_ = -1;
-  }
-  bool stop_requested() const { return g_kill_generation.load() != generation_; }
-
- private:
-  unsigned generation_;
-  int slot_ = -1;
-};
-
 // ---- Small text helpers. ----
 
 // Cut to `n` bytes and make the text valid UTF-8, so it can travel in a JSON error object.
@@ -441,14 +400,6 @@ void retry_on_text_busy(const std::function<void()>& launch, int attempts,
       spdlog::debug("text file busy, retrying ({}/{}): {}", i, attempts, e.what());
       std::this_thread::sleep_for(backoff * (1 << std::min(i - 1, 10)));
     }
-  }
-}
-
-void kill_running_delegates() noexcept {
-  g_kill_generation.fetch_add(1);
-  for (auto& slot : g_running_groups) {
-    const pid_t pgid = slot.load();
-    if (pgid > 0) ::killpg(pgid, SIGKILL);
   }
 }
 

@@ -13,6 +13,7 @@
 
 #include "cni/delegate.h"
 #include "cni/env.h"
+#include "cni/process.h"
 #include "cni/version_cache.h"
 
 namespace cni {
@@ -44,12 +45,7 @@ nlohmann::json interpret_delegate_output(const std::string& type, Verb verb,
 void retry_on_text_busy(const std::function<void()>& launch, int attempts,
                         std::chrono::milliseconds backoff);
 
-// Kills the process group of every delegate child currently running in this process with
-// SIGKILL. Async-signal-safe (atomics and killpg only): the meta plugin calls it from its
-// SIGTERM/SIGINT handler so that a stopped cnimux leaves no delegate behind. The affected
-// invoke() calls then fail with code 100 ("stopped: cnimux is terminating"); delegates
-// started afterwards (the rollback's DELs) run normally.
-void kill_running_delegates() noexcept;
+// kill_running_delegates() (the SIGTERM path) is declared in cni/process.h.
 
 class ExecDelegate : public Delegate {
  public:

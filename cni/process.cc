@@ -1,8 +1,11 @@
-// The process-group guard (fork, watch a pipe for our death, killpg) and signal names.
+// The process-group guard (fork, watch a pipe for our death, killpg), the registry of running
+// delegate groups, the forked call that runs in-process delegates, and signal names.
 #include "cni/process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -10,11 +13,22 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <system_error>
 
+#include "cni/scope_guard.h"
+
 namespace cni {
 namespace {
+
+// ---- Process-wide registry of running delegate groups, for kill_running_delegates(). ----
+
+constexpr size_t kGroupSlots = 64;
+std::atomic<pid_t> g_running_groups[kGroupSlots];
+std::atomic<unsigned> g_kill_generation{0};
+static_assert(std::atomic<pid_t>::is_always_lock_free, "needed in a signal handler");
+static_assert(std::atomic<unsigned>::is_always_lock_free, "needed in a signal handler");
 
 // Closes every descriptor from `from` up. close_range() needs Linux 5.9.
 void close_from(int from) {
@@ -46,7 +60,144 @@ void close_from(int from) {
   ::_exit(0);
 }
 
+// Writes all of `data`; false on any failure. Async-signal-safe.
+bool write_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// The forked child's whole life: its own group, death with the calling thread, the work, the
+// payload on `fd`, then _exit (no atexit handlers, no static destructors of the parent's).
+[[noreturn]] void fork_child_main(pid_t parent, int fd, const std::function<std::string()>& work) {
+  ::setpgid(0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+  ::prctl(PR_SET_NAME, "cnimux-inproc", 0, 0, 0);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  // The parent's handlers would act on the parent's registry copy: the child just dies.
+  sigaction(SIGTERM, &dfl, nullptr);
+  sigaction(SIGINT, &dfl, nullptr);
+  int status = 0;
+  try {
+    const std::string payload = work();
+    if (!write_all(fd, payload.data(), payload.size())) status = 1;
+  } catch (...) {
+    status = 70;  // work() must not throw; the parent reports an unfinished call
+  }
+  if (auto logger = spdlog::default_logger_raw()) logger->flush();
+  ::_exit(status);
+}
+
+// Reads `fd` until EOF or `deadline`, keeping at most `cap` bytes. False when the deadline
+// passed first.
+bool read_until_eof(int fd, std::chrono::steady_clock::time_point deadline, size_t cap,
+                    std::string& out, bool& truncated) {
+  char buf[16384];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) continue;  // re-check the deadline
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return true;  // EOF (or an error, which ends the stream the same way)
+    const size_t room = cap - std::min(cap, out.size());
+    out.append(buf, std::min(static_cast<size_t>(n), room));
+    if (static_cast<size_t>(n) > room) truncated = true;
+  }
+}
+
 }  // namespace
+
+void kill_running_delegates() noexcept {
+  g_kill_generation.fetch_add(1);
+  for (auto& slot : g_running_groups) {
+    const pid_t pgid = slot.load();
+    if (pgid > 0) ::killpg(pgid, SIGKILL);
+  }
+}
+
+RunningGroup::RunningGroup() : generation_(g_kill_generation.load()) {}
+
+void RunningGroup::set(pid_t pgid) {
+  for (size_t i = 0; i < kGroupSlots; ++i) {
+    pid_t expected = 0;
+    if (g_running_groups[i].compare_exchange_strong(expected, pgid)) {
+      slot_ = static_cast<int>(i);
+      break;
+    }
+  }
+  if (slot_ < 0)
+    spdlog::warn("more than {} delegates running; pgid {} not registered", kGroupSlots, pgid);
+  if (stop_requested()) ::killpg(pgid, SIGKILL);
+}
+
+void RunningGroup::clear() {
+  if (slot_ >= 0) g_running_groups[slot_].store(0);
+  slot_ = -1;
+}
+
+bool RunningGroup::stop_requested() const {
+  return g_kill_generation.load() != generation_;
+}
+
+ForkOutcome run_in_fork(const std::function<std::string()>& work, std::chrono::milliseconds timeout,
+                        size_t max_payload) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (auto logger = spdlog::default_logger_raw()) logger->flush();
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::system_category(), "pipe2");
+  RunningGroup group;
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    fork_child_main(parent, fds[1], work);
+  }
+  const int fork_errno = errno;
+  ::close(fds[1]);
+  if (pid < 0) {
+    ::close(fds[0]);
+    throw std::system_error(fork_errno, std::system_category(), "fork");
+  }
+  ::setpgid(pid, pid);  // also here: no window where the group is unset
+  group.set(pid);
+  // Whatever happens below, the child is killed and reaped before this returns.
+  int status = 0;
+  ScopeGuard reap([&] {
+    ::killpg(pid, SIGKILL);
+    group.clear();
+    ::close(fds[0]);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  });
+  ForkOutcome outcome;
+  bool truncated = false;
+  if (!read_until_eof(fds[0], deadline, max_payload, outcome.payload, truncated)) {
+    outcome.timed_out = true;
+    ::killpg(pid, SIGKILL);
+  }
+  group.clear();
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  reap.commit();
+  ::close(fds[0]);
+  outcome.term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  outcome.finished =
+      WIFEXITED(status) && WEXITSTATUS(status) == 0 && !truncated && !outcome.timed_out;
+  outcome.stopped = group.stop_requested() && outcome.term_signal == SIGKILL;
+  return outcome;
+}
 
 std::string signal_name(int sig) {
   const char* abbrev = ::sigabbrev_np(sig);

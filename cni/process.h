@@ -1,9 +1,12 @@
 // Process helpers shared by delegate execution and the meta plugin: the guard that kills a
-// delegate's whole process group if this process dies, and signal names.
+// delegate's whole process group if this process dies, the registry of running delegate
+// groups that SIGTERM kills, the forked child that runs in-process delegates, signal names.
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 namespace cni {
@@ -41,5 +44,56 @@ class ProcessGroupGuard {
   pid_t pid_ = -1;
   int death_pipe_ = -1;  // the write end: closed only by our death or the destructor
 };
+
+// Kills the process group of every delegate child currently running in this process with
+// SIGKILL. Async-signal-safe (atomics and killpg only): the meta plugin calls it from its
+// SIGTERM/SIGINT handler so that a stopped cnimux leaves no delegate behind. The affected
+// invoke() calls then fail with code 100 ("stopped: cnimux is terminating"); delegates
+// started afterwards (the rollback's DELs) run normally.
+void kill_running_delegates() noexcept;
+
+// One running delegate group's entry in the registry kill_running_delegates() walks (64
+// slots; a 65th group runs unregistered, with a warning). A kill that lands between
+// construction and set() is caught by a generation check in set(), so no delegate escapes.
+class RunningGroup {
+ public:
+  RunningGroup();
+  ~RunningGroup() { clear(); }
+  RunningGroup(const RunningGroup&) = delete;
+  RunningGroup& operator=(const RunningGroup&) = delete;
+
+  void set(pid_t pgid);
+  // Must run before the group's leader is reaped, so a late signal never hits a reused pgid.
+  void clear();
+  // kill_running_delegates() ran since this entry was constructed.
+  bool stop_requested() const;
+
+ private:
+  unsigned generation_;
+  int slot_ = -1;
+};
+
+// What a forked call produced.
+struct ForkOutcome {
+  std::string payload;     // what `work` returned, when the child finished
+  bool finished = false;   // the child returned from `work` and wrote all of it
+  int term_signal = 0;     // the signal that killed the child, 0 if it exited
+  bool timed_out = false;  // the deadline killed it
+  bool stopped = false;    // kill_running_delegates() killed it
+};
+
+// Runs `work` in a forked copy of this process that never execs, and returns what it
+// returned. The parent's namespaces, working directory and memory are never touched by the
+// work, whatever it does (setns, chdir, a crash). The child leads a process group of its
+// own, registered for kill_running_delegates(), and dies with the calling thread
+// (PR_SET_PDEATHSIG); what it executes must guard itself (ExecDelegate does). Past `timeout`
+// the group is SIGKILLed (timed_out). The child never runs atexit handlers or static
+// destructors (it leaves with _exit), and the parent's spdlog buffers are flushed before the
+// fork so no line is written twice. Returns when the child is reaped. A payload over
+// `max_payload` bytes is cut there and not `finished`. Throws std::system_error for pipe2()
+// or fork(). Call it from a process with no other running thread: a fork copies only the
+// calling thread, so a lock another thread held would stay locked in the child.
+ForkOutcome run_in_fork(const std::function<std::string()>& work, std::chrono::milliseconds timeout,
+                        size_t max_payload);
 
 }  // namespace cni

@@ -11,10 +11,10 @@
 
 #include "cni/config.h"
 #include "cni/env.h"
-#include "cni/netlink.h"
-#include "cni/netns.h"
 #include "cni/error.h"
 #include "cni/version.h"
+#include "net/netlink.h"
+#include "net/netns.h"
 
 namespace plugin {
 namespace {
@@ -186,8 +186,8 @@ std::string ipam_type_of(const json& plugin) {
 // rules, an overlay's endpoint in its datastore), so a failed DEL of theirs stays owed.
 bool keeps_state_only_on_its_link(const std::string& type) {
   static const std::set<std::string> kTypes = {
-      "macvlan",       "ipvlan",        "vlan",          "host-device",        "sriov",
-      "dummy",         "cnimux-macvlan", "cnimux-ipvlan", "cnimux-host-device", "cnimux-sriov"};
+      "macvlan", "ipvlan",         "vlan",          "host-device",        "sriov",
+      "dummy",   "cnimux-macvlan", "cnimux-ipvlan", "cnimux-host-device", "cnimux-sriov"};
   return kTypes.count(type) != 0;
 }
 
@@ -196,10 +196,10 @@ bool keeps_state_only_on_its_link(const std::string& type) {
 bool interface_absent(const ChainContext& ctx) {
   if (ctx.netns.empty()) return true;
   try {
-    cni::Netns ns = cni::Netns::open(ctx.netns);
-    cni::NetlinkSocket sk = cni::NetlinkSocket::in(ns);
-    return !cni::netlink::link_exists(sk, ctx.ifname);
-  } catch (const cni::NetnsGoneError&) {
+    net::Netns ns = net::Netns::open(ctx.netns);
+    net::NetlinkSocket sk = net::NetlinkSocket::in(ns);
+    return !net::link_exists(sk, ctx.ifname);
+  } catch (const net::NetnsGoneError&) {
     return true;
   } catch (const std::exception&) {
     return false;
@@ -273,8 +273,7 @@ std::vector<std::string> ChainRunner::del(const std::string& conflist, const Cha
       // every DEL; the kernel took its link with it, or the ADD never made one).
       std::string how;
       if (std::next(it) == list.plugins.rend() && keeps_state_only_on_its_link(type) &&
-          interface_absent(ctx) &&
-          release_ipam_only(*it, ctx, prev_result, list.version, how)) {
+          interface_absent(ctx) && release_ipam_only(*it, ctx, prev_result, list.version, how)) {
         abandoned.push_back(e.msg() + "; " + ctx.ifname + " does not exist in the pod" + how);
         continue;
       }

@@ -6,15 +6,17 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "cni/netlink.h"
-#include "cni/netns.h"
+#include "net/netlink.h"
+#include "net/netns.h"
 
 namespace plugin {
 namespace {
 
 using nlohmann::json;
 
-bool is_default(const std::string& dst) { return dst == "0.0.0.0/0" || dst == "::/0"; }
+bool is_default(const std::string& dst) {
+  return dst == "0.0.0.0/0" || dst == "::/0";
+}
 
 std::string default_for(const std::string& gw) {
   return gw.find(':') == std::string::npos ? "0.0.0.0/0" : "::/0";
@@ -46,19 +48,19 @@ void apply_default_route(JournalRecord& rec) {
   if (owner == rec.attachments.end() || rec.attachments.empty()) return;
   JournalAttachment& cluster = rec.attachments.front();
 
-  cni::Netns ns = cni::Netns::open(rec.netns);
-  cni::NetlinkSocket sk = cni::NetlinkSocket::in(ns);
-  for (const auto& r : cni::netlink::list_routes(sk, AF_UNSPEC)) {
-    if (is_default(r.dst) && r.dev == cluster.planned.ifname) cni::netlink::del_route(sk, r);
+  net::Netns ns = net::Netns::open(rec.netns);
+  net::NetlinkSocket sk = net::NetlinkSocket::in(ns);
+  for (const auto& r : net::list_routes(sk, AF_UNSPEC)) {
+    if (is_default(r.dst) && r.dev == cluster.planned.ifname) net::del_route(sk, r);
   }
   for (const auto& gw : owner->planned.gateways) {
-    cni::netlink::Route r;
+    net::Route r;
     r.dst = default_for(gw);
     r.gw = gw;
     r.dev = owner->planned.ifname;
     try {
-      cni::netlink::add_route(sk, r);
-    } catch (const cni::NetlinkError& e) {
+      net::add_route(sk, r);
+    } catch (const net::NetlinkError& e) {
       if (e.sys_errno() != EEXIST) throw;  // the delegate already installed this route
     }
   }

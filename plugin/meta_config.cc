@@ -10,6 +10,7 @@
 #include <map>
 
 #include "cni/error.h"
+#include "delegates/registry.h"
 
 namespace plugin {
 namespace {
@@ -158,6 +159,11 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"multusNamespace",
        [](M& m, const Json& v) { m.multus_namespace = as_nonempty_string("multusNamespace", v); }},
+      {"inTree",
+       [](M& m, const Json& v) {
+         m.in_tree = as_string_list("inTree", v);
+         delegates::check_reference_types(m.in_tree);
+       }},
       {"systemNamespaces",
        [](M& m, const Json& v) { m.system_namespaces = as_string_list("systemNamespaces", v); }},
       {"namespaceIsolation",

@@ -48,6 +48,9 @@ struct MetaConfig {
   std::chrono::milliseconds delegate_timeout{std::chrono::seconds(60)};
   std::chrono::milliseconds api_timeout{std::chrono::seconds(10)};
   StatusPolicy status_policy = StatusPolicy::kRequired;
+  // Reference plugin types ("macvlan", ...) whose in-tree implementation runs in-process in
+  // their place (delegates/registry.h); each must have one.
+  std::vector<std::string> in_tree;
   // The runtime's runtimeConfig (null when absent); it goes to the cluster network only.
   nlohmann::json runtime_config;
 };

@@ -2,23 +2,23 @@
 // STATUS over the journal.
 #include "plugin/meta_plugin.h"
 
+#include <spdlog/spdlog.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <map>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "cni/error.h"
 #include "cni/gc_request.h"
-#include "ipam/allocator.h"
-#include "ipam/config.h"
-#include "ipam/store.h"
-#include "cni/netns.h"
 #include "cni/process.h"
 #include "cni/skeleton.h"
 #include "cni/version.h"
+#include "ipam/allocator.h"
+#include "ipam/config.h"
+#include "ipam/store.h"
+#include "net/netns.h"
 #include "plugin/default_route.h"
 #include "plugin/interrupt.h"
 #include "plugin/network_status.h"
@@ -56,8 +56,8 @@ struct UndoOutcome {
 std::string netns_for_del(const std::string& path) {
   if (path.empty()) return path;
   try {
-    cni::Netns::open(path);
-  } catch (const cni::NetnsGoneError& e) {
+    net::Netns::open(path);
+  } catch (const net::NetnsGoneError& e) {
     spdlog::info("{}; deleting with an empty CNI_NETNS", e.msg());
     return "";
   } catch (const cni::Error&) {
@@ -147,11 +147,14 @@ JournalRecord new_record(Session& s, const std::optional<PodInfo>& pod, const Pl
     rec.pod_name = inv.pod_name();
     rec.pod_uid = inv.pod_uid();
   }
-  for (const auto& a : plan.attachments) rec.attachments.push_back({a, AttachmentState::kPending, nullptr});
+  for (const auto& a : plan.attachments)
+    rec.attachments.push_back({a, AttachmentState::kPending, nullptr});
   return rec;
 }
 
-std::string interruption(int sig) { return "interrupted by " + cni::signal_name(sig); }
+std::string interruption(int sig) {
+  return "interrupted by " + cni::signal_name(sig);
+}
 
 void check_interrupted() {
   if (int sig = InterruptGuard::received())
@@ -298,9 +301,10 @@ bool owes_this_del_nothing(const JournalRecord& rec, const cni::Invocation& inv)
   if (rec.ifname != inv.ifname) {
     // The spec names an attachment by (container ID, CNI_IFNAME): this DEL is for an
     // attachment cnimux never made, and the one it did make stays.
-    spdlog::warn("DEL for interface \"{}\" but cnimux attached this container on \"{}\": "
-                 "nothing of {} to delete",
-                 inv.ifname, rec.ifname, inv.ifname);
+    spdlog::warn(
+        "DEL for interface \"{}\" but cnimux attached this container on \"{}\": "
+        "nothing of {} to delete",
+        inv.ifname, rec.ifname, inv.ifname);
     return true;
   }
   return false;
@@ -326,8 +330,9 @@ std::optional<JournalRecord> record_for_del(Session& s) {
     pod = s.find_pod(PodLookup::kForRebuild);
   } catch (const cni::Error& e) {
     if (corrupt) {
-      throw cni::Error(cni::kIoFailure, "journal " + *corrupt +
-                                            " is corrupt and the pod cannot be looked up: " + e.msg());
+      throw cni::Error(
+          cni::kIoFailure,
+          "journal " + *corrupt + " is corrupt and the pod cannot be looked up: " + e.msg());
     }
     spdlog::warn("no journal and no pod source ({}); deleting the cluster network only", e.msg());
   }
@@ -343,7 +348,6 @@ std::optional<JournalRecord> record_for_del(Session& s) {
 }
 
 }  // namespace
-
 
 void MetaPlugin::del(const cni::Request& req) {
   Session s(req);
@@ -376,7 +380,8 @@ void MetaPlugin::check(const cni::Request& req) {
     throw cni::Error(cni::kIoFailure, c.what());
   }
   if (!rec || rec->state != JournalState::kComplete || rec->ifname != req.invocation.ifname) {
-    throw cni::Error(cni::kUnknownContainer, "container \"" + cid + "\" has no complete attachment");
+    throw cni::Error(cni::kUnknownContainer,
+                     "container \"" + cid + "\" has no complete attachment");
   }
   for (const auto& a : rec->attachments) {
     try {

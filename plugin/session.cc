@@ -14,6 +14,7 @@
 #include "cni/delegate_resolver.h"
 #include "cni/error.h"
 #include "cni/log.h"
+#include "delegates/registry.h"
 #include "plugin/http_kube_client.h"
 #include "plugin/kubeconfig.h"
 #include "plugin/meta_config.h"
@@ -150,8 +151,10 @@ Session::Session(const cni::Request& req)
     : req_(req), config_(parse_config(req)), journal_(config_->cni_dir) {
   // Delegates' VERSION answers are cached beside the journals, keyed by binary identity.
   auto cache = std::make_shared<cni::VersionCache>(config_->cni_dir + "/.delegate-versions.json");
-  resolver_ = std::make_unique<cni::DelegateRegistry>(delegate_path(*config_, req.invocation.path),
-                                                      std::move(cache));
+  auto registry = std::make_unique<cni::DelegateRegistry>(
+      delegate_path(*config_, req.invocation.path), std::move(cache));
+  delegates::register_in_tree(*registry, config_->in_tree);
+  resolver_ = std::move(registry);
   chain_ = std::make_unique<ChainRunner>(*resolver_);
 }
 
@@ -251,10 +254,11 @@ void Session::wait_until_ready() const {
 
 void Session::check_ready() const {
   const std::string& file = config_->readiness_indicator_file;
-  struct stat st{};
+  struct stat st {};
   if (!file.empty() && ::stat(file.c_str(), &st) != 0) {
-    throw cni::Error(cni::kNotAvailable, "readinessindicatorfile " + file +
-                                             " does not exist yet: the cluster network is not ready");
+    throw cni::Error(
+        cni::kNotAvailable,
+        "readinessindicatorfile " + file + " does not exist yet: the cluster network is not ready");
   }
 }
 

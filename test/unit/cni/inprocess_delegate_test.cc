@@ -1,14 +1,20 @@
 // InProcessDelegate: a cni::Plugin run through dispatch() obeys the exec delegate's rules:
-// results in the config's version, the plugin's own error codes prefixed with the type.
+// results in the config's version, the plugin's own error codes prefixed with the type; in a
+// forked child also the deadline, crashes, SIGTERM, and the caller's namespaces untouched.
 #include "cni/inprocess_delegate.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <memory>
 #include <stdexcept>
 
 #include "cni/error.h"
+#include "cni/process.h"
 #include "cni/skeleton.h"
 
 namespace cni {
@@ -45,6 +51,16 @@ class ScriptedPlugin : public Plugin {
     const std::string behave = req.conf.raw.value("behave", "");
     if (behave == "cni-error") throw Error(kTryAgainLater, "pool busy", "retry later");
     if (behave == "exception") throw std::logic_error("plugin bug");
+    if (behave == "hang") ::pause();
+    if (behave == "crash") ::raise(SIGSEGV);
+    if (behave == "stop-me") {
+      ::kill(::getppid(), SIGUSR1);  // the test's handler calls kill_running_delegates()
+      ::pause();
+    }
+    if (behave == "wander") {
+      // What a careless plugin could do to the process it runs in.
+      if (::unshare(CLONE_NEWNET) != 0 || ::chdir("/proc") != 0) throw std::runtime_error("wander");
+    }
   }
   std::vector<std::string>* seen_;
   std::vector<std::string> versions_;
@@ -77,7 +93,8 @@ class InProcessDelegateTest : public ::testing::Test {
   }
   std::unique_ptr<InProcessDelegate> make(std::vector<std::string> versions = {}) {
     return std::make_unique<InProcessDelegate>(
-        "inproc", std::make_unique<ScriptedPlugin>(&seen_, std::move(versions)));
+        "inproc", std::make_unique<ScriptedPlugin>(&seen_, std::move(versions)),
+        Isolation::kCallingThread);
   }
 
   std::vector<std::string> seen_;
@@ -142,6 +159,77 @@ TEST_F(InProcessDelegateTest, SupportedVersionsAreThePlugins) {
 TEST_F(InProcessDelegateTest, InvalidTypeOrNullPluginRefused) {
   EXPECT_THROW(InProcessDelegate("a/b", std::make_unique<ScriptedPlugin>(&seen_)), Error);
   EXPECT_THROW(InProcessDelegate("inproc", nullptr), Error);
+}
+
+// ---- The default isolation: a forked child. ----
+
+ino_t own_netns_inode() {
+  struct stat st {};
+  ::stat("/proc/thread-self/ns/net", &st);
+  return st.st_ino;
+}
+
+extern "C" void stop_delegates(int) {
+  kill_running_delegates();
+}
+
+class ForkedDelegateTest : public InProcessDelegateTest {
+ protected:
+  std::unique_ptr<InProcessDelegate> forked() {
+    return std::make_unique<InProcessDelegate>("inproc", std::make_unique<ScriptedPlugin>(&seen_));
+  }
+};
+
+TEST_F(ForkedDelegateTest, ResultAndErrorsCrossTheForkUnchanged) {
+  auto d = forked();
+  json out = d->invoke(request(Verb::kAdd, "", "0.4.0"));
+  EXPECT_EQ(out["cniVersion"], "0.4.0");
+  EXPECT_EQ(out["ips"][0]["address"], "10.5.0.9/24");
+  EXPECT_TRUE(d->invoke(request(Verb::kDel)).is_null());
+  Error e = failure(*d, request(Verb::kAdd, "cni-error"));
+  EXPECT_EQ(e.code(), kTryAgainLater);
+  EXPECT_EQ(e.msg(), "inproc: pool busy");
+  EXPECT_EQ(e.details(), "retry later");
+  EXPECT_TRUE(seen_.empty()) << "the plugin ran in this process";
+}
+
+TEST_F(ForkedDelegateTest, PastTheDeadlineIsKilledWithCode101) {
+  auto d = forked();
+  DelegateRequest req = request(Verb::kAdd, "hang");
+  req.timeout = std::chrono::milliseconds(50);
+  Error e = failure(*d, req);
+  EXPECT_EQ(e.code(), kDelegateTimeout);
+  EXPECT_EQ(e.msg(), "inproc: timed out after 50ms; killed its process group");
+}
+
+TEST_F(ForkedDelegateTest, ACrashIsCode100NamingTheSignal) {
+  Error e = failure(*forked(), request(Verb::kAdd, "crash"));
+  EXPECT_EQ(e.code(), kDelegateFailed);
+  EXPECT_EQ(e.msg(), "inproc: killed by signal SIGSEGV");
+}
+
+TEST_F(ForkedDelegateTest, KillRunningDelegatesStopsIt) {
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = stop_delegates;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, &old);
+  Error e = failure(*forked(), request(Verb::kAdd, "stop-me"));
+  sigaction(SIGUSR1, &old, nullptr);
+  EXPECT_EQ(e.code(), kDelegateFailed);
+  EXPECT_EQ(e.msg(), "inproc: stopped: cnimux is terminating");
+}
+
+TEST_F(ForkedDelegateTest, TheCallersNamespaceAndDirectoryAreNeverTouched) {
+  const ino_t before = own_netns_inode();
+  char cwd_before[4096];
+  ASSERT_NE(::getcwd(cwd_before, sizeof cwd_before), nullptr);
+  json out = forked()->invoke(request(Verb::kAdd, "wander"));
+  EXPECT_EQ(out["ips"][0]["address"], "10.5.0.9/24");
+  EXPECT_EQ(own_netns_inode(), before);
+  char cwd_after[4096];
+  ASSERT_NE(::getcwd(cwd_after, sizeof cwd_after), nullptr);
+  EXPECT_STREQ(cwd_after, cwd_before);
 }
 
 }  // namespace

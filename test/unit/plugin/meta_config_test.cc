@@ -56,6 +56,17 @@ TEST(MetaConfig, Defaults) {
   EXPECT_TRUE(m.nad_dir.empty());
   EXPECT_EQ(m.default_pod_namespace, "default");
   EXPECT_TRUE(m.runtime_config.is_null());
+  EXPECT_TRUE(m.in_tree.empty());
+}
+
+TEST(MetaConfig, InTreeNamesOnlyTypesWithAnInTreeImplementation) {
+  Json c = minimal();
+  c["inTree"] = Json::array({"bridge"});
+  cni::Error e = error_of(c);
+  EXPECT_EQ(e.code(), cni::kInvalidConfig);
+  EXPECT_THAT(e.msg(), HasSubstr("inTree: \"bridge\" has no in-tree implementation"));
+  c["inTree"] = "macvlan";
+  EXPECT_EQ(error_of(c).code(), cni::kInvalidConfig);
 }
 
 TEST(MetaConfig, EveryKey) {

@@ -1,6 +1,6 @@
 // Link, address and route helpers over libnl. Every libnl object is owned by a unique_ptr;
 // kernel errors are captured per socket so messages carry errno text and extended ACK text.
-#include "cni/netlink.h"
+#include "net/netlink.h"
 
 #include <arpa/inet.h>
 #include <linux/if_link.h>
@@ -28,9 +28,14 @@
 #include <cstring>
 
 #include "cni/ifname.h"
-#include "cni/netns.h"
+#include "net/netns.h"
 
-namespace cni {
+namespace net {
+
+using cni::check_ifname;
+using cni::Error;
+using cni::IfnameUse;
+using cni::kInvalidConfig;
 
 struct NetlinkSocket::State {
   nl_sock* sock = nullptr;
@@ -176,7 +181,6 @@ nl_sock* NetlinkSocket::get() const {
   return state_->sock;
 }
 
-namespace netlink {
 namespace {
 
 // A name a link is about to get (create, rename) meets every rule of cni/ifname.h; a name
@@ -282,6 +286,21 @@ void create_macvlan(NetlinkSocket& sk, const std::string& name, const std::strin
   rtnl_link_macvlan_set_mode(link.get(), rtnl_link_macvlan_str2mode(mode.c_str()));
   add_child_link(sk, link.get(), master, netns_fd, mtu,
                  "create macvlan " + q(name) + " on " + q(master));
+}
+
+std::string link_mode(NetlinkSocket& sk, const std::string& name) {
+  LinkPtr link = get_link(sk, name);
+  const char* kind = rtnl_link_get_type(link.get());
+  char buf[32] = "";
+  if (kind && std::strcmp(kind, "macvlan") == 0) {
+    rtnl_link_macvlan_mode2str(rtnl_link_macvlan_get_mode(link.get()), buf, sizeof buf);
+  } else if (kind && std::strcmp(kind, "ipvlan") == 0) {
+    uint16_t mode = 0;
+    if (rtnl_link_ipvlan_get_mode(link.get(), &mode) == 0) {
+      rtnl_link_ipvlan_mode2str(mode, buf, sizeof buf);
+    }
+  }
+  return buf;
 }
 
 void create_ipvlan(NetlinkSocket& sk, const std::string& name, const std::string& master,
@@ -598,5 +617,4 @@ std::vector<Route> list_routes(NetlinkSocket& sk, int family, uint32_t table) {
   return out;
 }
 
-}  // namespace netlink
-}  // namespace cni
+}  // namespace net

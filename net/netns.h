@@ -10,12 +10,12 @@
 
 #include "cni/error.h"
 
-namespace cni {
+namespace net {
 
 // The namespace no longer exists: the path is missing, or it is no longer an nsfs mount
 // (the empty file a runtime leaves behind after unmounting it). DEL treats this as "nothing
 // to clean up"; ADD reports it like any other error. Code 5, message names the path.
-class NetnsGoneError : public Error {
+class NetnsGoneError : public cni::Error {
  public:
   explicit NetnsGoneError(const std::string& path, const std::string& why);
   const std::string& path() const { return path_; }
@@ -82,4 +82,4 @@ auto with_netns(const Netns& ns, F&& f) -> std::invoke_result_t<F> {
   return std::forward<F>(f)();
 }
 
-}  // namespace cni
+}  // namespace net

@@ -1,6 +1,6 @@
-// Tests of cni::Netns and NetnsEnter against real namespaces: entering and leaving, the
+// Tests of net::Netns and NetnsEnter against real namespaces: entering and leaving, the
 // thread's return on exceptions, per-thread scope, and "gone" versus other open failures.
-#include "cni/netns.h"
+#include "net/netns.h"
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -17,9 +17,12 @@
 
 #include "test/fakes/test_netns.h"
 
-namespace cni {
+namespace net {
 namespace {
 
+using cni::Error;
+using cni::kInvalidConfig;
+using cni::kIoFailure;
 using cnimux_test::test_prefix;
 using cnimux_test::TestNetns;
 using ::testing::HasSubstr;
@@ -206,4 +209,4 @@ TEST(NetnsTest, MovedNetnsKeepsItsFdAndCloses) {
 }
 
 }  // namespace
-}  // namespace cni
+}  // namespace net

@@ -1,5 +1,5 @@
 // Network namespaces: opening by path with "gone" detection, and the setns RAII guard.
-#include "cni/netns.h"
+#include "net/netns.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -15,7 +15,10 @@
 #include <cstring>
 #include <exception>
 
-namespace cni {
+namespace net {
+
+using cni::Error;
+using cni::kIoFailure;
 namespace {
 
 std::string quoted(const std::string& s) {
@@ -99,4 +102,4 @@ NetnsEnter::~NetnsEnter() {
   std::terminate();
 }
 
-}  // namespace cni
+}  // namespace net

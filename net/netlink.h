@@ -12,16 +12,16 @@
 
 struct nl_sock;
 
-namespace cni {
+namespace net {
 
 class Netns;
 
 // A kernel (or libnl) failure. sys_errno() is the kernel's errno (e.g. EEXIST, ENODEV,
 // EOPNOTSUPP for a link kind this kernel lacks), or 0 when the failure was not the kernel's.
-class NetlinkError : public Error {
+class NetlinkError : public cni::Error {
  public:
   NetlinkError(std::string msg, int sys_errno)
-      : Error(kIoFailure, std::move(msg)), errno_(sys_errno) {}
+      : cni::Error(cni::kIoFailure, std::move(msg)), errno_(sys_errno) {}
   int sys_errno() const { return errno_; }
 
  private:
@@ -50,8 +50,6 @@ class NetlinkSocket {
  private:
   std::unique_ptr<State> state_;
 };
-
-namespace netlink {
 
 struct LinkInfo {
   int index = 0;
@@ -82,6 +80,9 @@ void create_ipvlan(NetlinkSocket& sk, const std::string& name, const std::string
                    std::optional<unsigned> mtu = {});
 
 bool link_exists(NetlinkSocket& sk, const std::string& name);
+// The mode of a macvlan ("bridge", "private", "vepa", "passthru", "source") or ipvlan ("l2",
+// "l3", "l3s") link; "" for other kinds. NetlinkError ENODEV when there is no such link.
+std::string link_mode(NetlinkSocket& sk, const std::string& name);
 int link_index(NetlinkSocket& sk, const std::string& name);  // ENODEV error if absent
 LinkInfo get_link_info(NetlinkSocket& sk, const std::string& name);
 std::vector<LinkInfo> list_links(NetlinkSocket& sk);
@@ -129,5 +130,4 @@ bool del_route(NetlinkSocket& sk, const Route& route);
 // first next hop of a multipath route. The kernel's IPv6 metric (1024) is reported as is.
 std::vector<Route> list_routes(NetlinkSocket& sk, int family, uint32_t table = kMainTable);
 
-}  // namespace netlink
-}  // namespace cni
+}  // namespace net
