@@ -39,6 +39,11 @@ JsonParse try_parse_json(std::string_view text, const JsonLimits& limits) {
   } catch (const Json::parse_error& e) {
     out.refusal = JsonRefusal::kSyntax;
     out.why = "invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what();
+  } catch (const Json::exception& e) {
+    // A number too large for a double (1e999) is out_of_range, not a parse_error: still
+    // input we refuse, never an abort (found by the cni_result and nad_config fuzzers).
+    out.refusal = JsonRefusal::kSyntax;
+    out.why = std::string("invalid JSON: ") + e.what();
   }
   return out;
 }

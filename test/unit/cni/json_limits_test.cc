@@ -118,5 +118,21 @@ TEST(JsonLimits, ParseJsonThrowsTheCallersCodeNamingTheSource) {
   EXPECT_EQ(parse_json(R"({"a": 1})", "x", kDecodeFailure)["a"], 1);
 }
 
+TEST(JsonLimits, NumberTooLargeForADoubleIsRefusedNotAnAbort) {
+  // nlohmann throws out_of_range (not parse_error) for these; the fuzzers found it.
+  for (const char* text : {R"({"x": 1e999})", R"({"x": -3e544})", "1111111E1111"}) {
+    JsonParse parsed = try_parse_json(text);
+    EXPECT_FALSE(parsed.value.has_value()) << text;
+    EXPECT_EQ(parsed.refusal, JsonRefusal::kSyntax) << text;
+  }
+  try {
+    parse_json(R"({"x": 1e999})", "stdin", kDecodeFailure);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), kDecodeFailure);
+    EXPECT_THAT(e.msg(), HasSubstr("stdin: invalid JSON"));
+  }
+}
+
 }  // namespace
 }  // namespace cni
