@@ -39,8 +39,7 @@ class SriovTest : public ::testing::Test {
     sysfs_.add_pf(kPf, pf_);
     sysfs_.add_vf(kPf, 0, kVf0, "iavf", vf_.peer());
     sysfs_.add_vf(kPf, 1, kVf1, "vfio-pci", "");
-    vf(0) = {
-        .mac = "02:00:00:00:00:10", .spoofchk = true, .trust = false, .link_state = "auto"};
+    vf(0) = {.mac = "02:00:00:00:00:10", .spoofchk = true, .trust = false, .link_state = "auto"};
     vf(1) = {.mac = "02:00:00:00:00:11", .spoofchk = true, .link_state = "auto"};
     original_ = world_->vfs;
   }
