@@ -4,13 +4,17 @@
 #include <algorithm>
 
 #include "cni/error.h"
+#include "delegates/host-device/host_device.h"
 #include "delegates/macvlan/macvlan.h"
+#include "delegates/sriov/sriov.h"
 
 namespace delegates {
 
 const std::vector<InTreeType>& in_tree_types() {
   static const std::vector<InTreeType> kTypes = {
       {"cnimux-macvlan", "macvlan", [] { return std::make_unique<MacvlanPlugin>(); }},
+      {"cnimux-host-device", "host-device", [] { return std::make_unique<HostDevicePlugin>(); }},
+      {"cnimux-sriov", "sriov", [] { return std::make_unique<SriovPlugin>(); }},
   };
   return kTypes;
 }

@@ -227,6 +227,8 @@ LinkInfo to_info(rtnl_link* link) {
   info.up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
   const char* kind = rtnl_link_get_type(link);
   info.kind = kind ? kind : "";
+  const char* alias = rtnl_link_get_ifalias(link);
+  info.alias = alias ? alias : "";
   return info;
 }
 
@@ -400,6 +402,15 @@ void set_mac(NetlinkSocket& sk, const std::string& name, const std::string& mac)
   LinkPtr changes = new_change();
   rtnl_link_set_addr(changes.get(), addr.get());  // takes its own reference
   change_link(sk, name, changes.get(), "set mac " + mac + " on link " + q(name));
+}
+
+void set_alias(NetlinkSocket& sk, const std::string& name, const std::string& alias) {
+  if (alias.size() > 255) {
+    throw Error(kInvalidConfig, "alias for link " + q(name) + " is longer than 255 bytes");
+  }
+  LinkPtr changes = new_change();
+  rtnl_link_set_ifalias(changes.get(), alias.c_str());
+  change_link(sk, name, changes.get(), "set alias " + q(alias) + " on link " + q(name));
 }
 
 bool delete_link(NetlinkSocket& sk, const std::string& name) {

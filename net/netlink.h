@@ -56,8 +56,9 @@ struct LinkInfo {
   std::string name;
   std::string mac;  // "aa:bb:cc:dd:ee:ff"; empty for links without one
   unsigned mtu = 0;
-  bool up = false;   // administratively up (IFF_UP)
-  std::string kind;  // "veth", "macvlan", ...; empty for physical links and lo
+  bool up = false;    // administratively up (IFF_UP)
+  std::string kind;   // "veth", "macvlan", ...; empty for physical links and lo
+  std::string alias;  // IFLA_IFALIAS; empty when unset
   bool operator==(const LinkInfo&) const = default;
 };
 
@@ -93,6 +94,8 @@ void set_up(NetlinkSocket& sk, const std::string& name);
 void set_down(NetlinkSocket& sk, const std::string& name);
 void set_mtu(NetlinkSocket& sk, const std::string& name, unsigned mtu);
 void set_mac(NetlinkSocket& sk, const std::string& name, const std::string& mac);
+// IFLA_IFALIAS (at most 255 bytes); host-device keeps a moved link's host name there.
+void set_alias(NetlinkSocket& sk, const std::string& name, const std::string& alias);
 // Returns false if there was no such link; deleting one end of a veth deletes both.
 bool delete_link(NetlinkSocket& sk, const std::string& name);
 

@@ -9,7 +9,8 @@ using nlohmann::json;
 // The index of the interface the attachment created inside the pod, or -1.
 int pod_interface_index(const cni::Result& r, const std::string& ifname) {
   for (size_t i = 0; i < r.interfaces.size(); ++i) {
-    if (r.interfaces[i].name == ifname && !r.interfaces[i].sandbox.empty()) return static_cast<int>(i);
+    if (r.interfaces[i].name == ifname && !r.interfaces[i].sandbox.empty())
+      return static_cast<int>(i);
   }
   for (size_t i = 0; i < r.interfaces.size(); ++i) {
     if (r.interfaces[i].name == ifname) return static_cast<int>(i);
@@ -17,13 +18,16 @@ int pod_interface_index(const cni::Result& r, const std::string& ifname) {
   return -1;
 }
 
-std::string without_prefix(const std::string& cidr) { return cidr.substr(0, cidr.find('/')); }
+std::string without_prefix(const std::string& cidr) {
+  return cidr.substr(0, cidr.find('/'));
+}
 
 json ips_on(const cni::Result& r, int iface) {
   json ips = json::array();
   for (const auto& ip : r.ips) {
     // An address with no interface index belongs to the attachment as a whole.
-    if (!ip.interface || iface < 0 || *ip.interface == iface) ips.push_back(without_prefix(ip.address));
+    if (!ip.interface || iface < 0 || *ip.interface == iface)
+      ips.push_back(without_prefix(ip.address));
   }
   return ips;
 }
@@ -50,8 +54,12 @@ json network_status_entry(const PlannedAttachment& a, const cni::Result& r) {
   e["default"] = a.default_route;
   if (!r.dns.empty()) e["dns"] = dns_of(r.dns);
   if (!a.gateways.empty()) e["gateway"] = a.gateways;
-  if (!a.device_id.empty()) {
-    e["device-info"] = {{"type", "pci"}, {"version", "1.1.0"}, {"pci", {{"pci-address", a.device_id}}}};
+  // The planner's device (from the NAD's resourceName), else the one the delegate reports
+  // (an SR-IOV result's interface pciID, for a NAD that names its deviceID itself).
+  std::string pci = a.device_id;
+  if (pci.empty() && iface >= 0) pci = r.interfaces[static_cast<size_t>(iface)].pci_id;
+  if (!pci.empty()) {
+    e["device-info"] = {{"type", "pci"}, {"version", "1.1.0"}, {"pci", {{"pci-address", pci}}}};
   }
   return e;
 }
