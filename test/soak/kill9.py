@@ -5,7 +5,9 @@
 """Usage: kill9.py --build BUILD_DIR [--trials N] [--seed S]   (root; SOAK_TRIALS, SOAK_SEED)
 
 Each trial: a fresh netns; one verb (ADD, DEL after a good ADD, or GC after a good ADD) is
-killed with SIGKILL after a random delay within that verb's measured duration; then the
+killed with SIGKILL after a random delay within that verb's measured duration (in some
+trials while another writer holds the IPAM store's lock, so that the kill lands while an IPAM
+call waits on it); then the
 runtime's DEL (retried up to 3 times: a DEL that never succeeds is a wedged pod), sometimes a
 second DEL, sometimes with CNI_NETNS empty because the netns was deleted first, then a GC
 with an empty valid-attachments list. After it: no link in the pod netns but lo, no link on
@@ -195,17 +197,28 @@ class Node:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def killed(node, rng, budget, verb, cid="", netns="", gc_valid=None):
+def killed(node, rng, budget, verb, cid="", netns="", gc_valid=None, hold_store=False):
     """Starts `verb` and SIGKILLs cnimux after a random delay within `budget` seconds. Returns
-    True when the kill landed (the process was still running), False when it had finished."""
+    True when the kill landed (the process was still running), False when it had finished.
+    With `hold_store`, another writer holds the IPAM store's lock until after the kill, so
+    the kill tends to land while an IPAM call waits on it."""
     delay = rng.uniform(0, budget)
-    p = node.start(verb, cid, netns, gc_valid)
+    holder = None
+    if hold_store:
+        holder = sqlite3.connect(node.path("ipam.db"), timeout=30, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
     try:
-        p.wait(timeout=delay)
-        landed = False
-    except subprocess.TimeoutExpired:
-        p.send_signal(signal.SIGKILL)
-        landed = True
+        p = node.start(verb, cid, netns, gc_valid)
+        try:
+            p.wait(timeout=delay)
+            landed = False
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGKILL)
+            landed = True
+    finally:
+        if holder:
+            holder.execute("ROLLBACK")
+            holder.close()
     p.communicate(timeout=120)
     return landed
 
@@ -225,19 +238,21 @@ def trial(node, rng, n, durations, stats):
     cid = "%s-c%d" % (node.prefix, n)
     verb = rng.choices([v for v, _ in VERB_WEIGHTS], [w for _, w in VERB_WEIGHTS])[0]
     budget = durations[verb] * 1.2
+    hold = rng.random() < 0.15  # another writer holds the IPAM store during the killed verb
     landed = False
     if verb == "ADD":
-        landed = killed(node, rng, budget, "ADD", cid, netns)
+        landed = killed(node, rng, budget, "ADD", cid, netns, hold_store=hold)
     else:
         rc, out = node.run("ADD", cid, netns)
         if rc != 0:
             stats["setup_failed"] += 1
             print("trial %d: ADD before the kill failed: %s" % (n, out.strip()[:400]))
         if verb == "DEL":
-            landed = killed(node, rng, budget, "DEL", cid, netns)
+            landed = killed(node, rng, budget, "DEL", cid, netns, hold_store=hold)
         else:
-            landed = killed(node, rng, budget, "GC", gc_valid=[])
+            landed = killed(node, rng, budget, "GC", gc_valid=[], hold_store=hold)
     stats["kills"][verb] += landed
+    stats["kills_store_locked"] += landed and hold
     stats["finished"][verb] += not landed
     # What the runtime does next.
     empty_netns = rng.random() < 0.25
@@ -321,7 +336,7 @@ def main():
     prefix = "k9%04x" % (os.getpid() % 0x10000)
     node = Node(os.path.abspath(args.build), prefix)
     stats = {"kills": {"ADD": 0, "DEL": 0, "GC": 0}, "finished": {"ADD": 0, "DEL": 0, "GC": 0},
-             "leaks": {}, "leaky": 0, "wedged": 0, "setup_failed": 0}
+             "leaks": {}, "leaky": 0, "kills_store_locked": 0, "wedged": 0, "setup_failed": 0}
     started = time.monotonic()
     try:
         durations = calibrate(node)
@@ -335,12 +350,12 @@ def main():
     elapsed = time.monotonic() - started
     k, f = stats["kills"], stats["finished"]
     print()
-    print("| seed | trials | SIGKILL in ADD | in DEL | in GC | verb finished first "
-          "| leaky trials | wedged pods | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    print("| %d | %d | %d | %d | %d | %d | %d | %d | %.0f |" %
-          (args.seed, args.trials, k["ADD"], k["DEL"], k["GC"], sum(f.values()),
-           stats["leaky"], stats["wedged"], elapsed))
+    print("| seed | trials | SIGKILL in ADD | in DEL | in GC | of them, IPAM store locked "
+          "| verb finished first | leaky trials | wedged pods | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| %d | %d | %d | %d | %d | %d | %d | %d | %d | %.0f |" %
+          (args.seed, args.trials, k["ADD"], k["DEL"], k["GC"], stats["kills_store_locked"],
+           sum(f.values()), stats["leaky"], stats["wedged"], elapsed))
     if stats["leaks"]:
         print("leaks by kind: " + ", ".join("%s %d" % kv for kv in sorted(stats["leaks"].items())))
     if stats["setup_failed"]:
