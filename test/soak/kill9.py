@@ -132,8 +132,11 @@ class Node:
 
     # ---- What must be gone after a trial. ----
     def pod_links(self, ns):
-        out = sh(["ip", "-n", ns, "-j", "link", "show"], check=False) or "[]"
-        return [l["ifname"] for l in json.loads(out) if l["ifname"] != "lo"]
+        """Links in the pod netns but lo, each as "name (kind, state)" for the report."""
+        out = sh(["ip", "-n", ns, "-d", "-j", "link", "show"], check=False) or "[]"
+        return ["%s (%s, %s)" % (l["ifname"], l.get("linkinfo", {}).get("info_kind", "?"),
+                                 l.get("operstate", "?"))
+                for l in json.loads(out) if l["ifname"] != "lo"]
 
     def node_links(self):
         """Links on the node that a pod left: bridge ports and children of the uplink."""
