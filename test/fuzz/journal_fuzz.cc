@@ -8,7 +8,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::quiet();
-  std::optional<nlohmann::json> j = fuzz::json(data, size);
+  // Journal::load's bounds: cnimux's own records nest a few levels deeper than its inputs.
+  std::optional<nlohmann::json> j = fuzz::json(
+      data, size, {.max_bytes = plugin::kMaxJournalBytes, .max_depth = cni::kMaxJsonDepth + 8});
   if (!j) return 0;
   plugin::JournalRecord record;
   try {
