@@ -1,13 +1,16 @@
-# Entry points: `make demo`, `make test`, `make bench`. Each installs the Debian packages it
-# lacks (scripts/install-deps.sh), configures with CMake into build/ (bench: a Release tree in
-# build-bench/), builds and runs.
+# Entry points: `make demo`, `make test`, `make bench`, `make fuzz`, `make soak`. Each installs
+# the Debian packages it lacks (scripts/install-deps.sh), configures with CMake into build/
+# (bench: a Release tree in build-bench/; fuzz: a clang tree in build-fuzz/), builds and runs.
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 BENCH_BUILD ?= build-bench
 BENCH_TARGETS = cnimux cnimux-ipam cnimux-ipam-bench-fill cnimux-bench-meta
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+SOAK_TRIALS ?= 1000
 
-.PHONY: all build test demo bench format format-check clean
+.PHONY: all build test demo bench fuzz soak format format-check clean
 
 all: build
 
@@ -39,6 +42,22 @@ bench:
 	cmake --build $(BENCH_BUILD) -j $(JOBS) --target $(BENCH_TARGETS)
 	scripts/bench.sh $(BENCH_BUILD)
 
+# libFuzzer: a separate clang tree (ASan + UBSan), only the fuzz targets, each run for
+# FUZZ_SECONDS; prints executions, CPU-seconds and crashes per target (docs/reliability.md).
+fuzz:
+	scripts/install-deps.sh fuzz
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCNIMUX_FUZZ=ON -DCNIMUX_TESTS=OFF $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target cnimux-fuzz-targets
+	test/fuzz/run.py $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# kill -9 at every instant: SOAK_TRIALS trials (SOAK_SEED replays one run); needs root.
+soak:
+	scripts/install-deps.sh demo
+	$(MAKE) --no-print-directory $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target cnimux cnimux-ipam
+	SOAK_TRIALS=$(SOAK_TRIALS) test/soak/kill9.py --build $(BUILD)
+
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 
@@ -47,4 +66,4 @@ format-check:
 	scripts/check_format.sh
 
 clean:
-	rm -rf $(BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)

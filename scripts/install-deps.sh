@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building, testing and the demo need, only when missing.
-# Usage: scripts/install-deps.sh [build|test|demo|bench]
+# Usage: scripts/install-deps.sh [build|test|demo|bench|fuzz]
 set -euo pipefail
 
 build_pkgs=(
@@ -18,6 +18,8 @@ store_pkgs=(etcd-server)
 # The real runtimes of test/e2e/runtimes: containerd through CRI (python3 gRPC client) and podman.
 runtime_e2e_pkgs=(containerd runc podman busybox-static python3-grpcio python3-grpc-tools)
 bench_pkgs=(hyperfine)
+# libFuzzer and the sanitizer runtimes come with Debian 12's clang 14 (`make fuzz`).
+fuzz_pkgs=(clang libclang-rt-14-dev python3)
 
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
@@ -25,6 +27,7 @@ case "${1:-test}" in
   test) want+=("${runtime_pkgs[@]}" "${runtime_e2e_pkgs[@]}" "${store_pkgs[@]}" clang-format) ;;
   demo) want+=("${runtime_pkgs[@]}") ;;
   bench) want+=("${runtime_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  fuzz) want+=("${fuzz_pkgs[@]}") ;;
   *) echo "unknown target: $1" >&2; exit 2 ;;
 esac
 
