@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Benchmarks ADD+DEL latency of the cnimux-ipam binary against the reference host-local, with
 # 100, 10,000 and 60,000 addresses already held in a /14 pool (test/bench/ipam/ipam_bench.py),
-# and prints a markdown table.
+# and prints a markdown table. Then allocations per second with 1, 8 and 32 concurrent
+# allocator processes on one pool, SQLite store beside a local single-member etcd
+# (cnimux-ipam-bench-alloc; each run also checks that no address was handed out twice).
 # Usage: scripts/bench_ipam.sh [build-dir] [--write-docs]
-#   --write-docs  also replaces the table between the ipam-bench markers in docs/performance.md
+#   --write-docs  also replaces the tables between the ipam-bench and ipam-stores-bench
+#                 markers in docs/performance.md
 # Env: IPAM_BENCH_COUNTS (default 100,10000,60000), IPAM_BENCH_SAMPLES (default 60),
-#      IPAM_BENCH_RT=0 to run at normal priority instead of SCHED_FIFO (chrt -f 10, as root).
+#      IPAM_BENCH_RT=0 to run at normal priority instead of SCHED_FIFO (chrt -f 10, as root),
+#      IPAM_BENCH_PARTS (default "host-local,stores"): which of the two tables to measure,
+#      IPAM_BENCH_ALLOCS (default 1600): allocations per store-bench run (median of 3 runs).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,30 +21,115 @@ IPAM_BIN="$BUILD/ipam/cnimux-ipam"
 FILL_BIN="$BUILD/ipam/cnimux-ipam-bench-fill"
 HOST_LOCAL=/usr/lib/cni/host-local
 
-for f in "$IPAM_BIN" "$FILL_BIN" "$HOST_LOCAL"; do
+ALLOC_BIN="$BUILD/ipam/cnimux-ipam-bench-alloc"
+PARTS=${IPAM_BENCH_PARTS:-host-local,stores}
+
+NEEDED=()
+[[ ",$PARTS," == *,host-local,* ]] && NEEDED+=("$IPAM_BIN" "$FILL_BIN" "$HOST_LOCAL")
+[[ ",$PARTS," == *,stores,* ]] && NEEDED+=("$ALLOC_BIN")
+for f in "${NEEDED[@]}"; do
   [[ -x "$f" ]] || { echo "bench_ipam: $f not found; build first (make bench)" >&2; exit 1; }
 done
 
 WORK=$(mktemp -d /tmp/cxbench-ipam.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+ETCD_PID=
+cleanup() {
+  [[ -n "$ETCD_PID" ]] && kill -9 "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 mkdir "$WORK/run"
-LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
-# On a shared machine a task that sleeps (waiting for its child, an fsync) gets a CPU back only
-# at the next scheduler tick, which would measure the neighbours. Real-time priority, inherited
-# by both plugins alike, keeps that out (see the meta plugin section of docs/performance.md).
-PRIO=()
-if [[ "${IPAM_BENCH_RT:-1}" != 0 ]] && ((EUID == 0)) && command -v chrt >/dev/null; then
-  PRIO=(chrt -f 10)
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A pool config for the store benchmark: a /16, so no run comes near exhaustion.
+store_config() {  # store-json
+  printf '{"cniVersion": "1.0.0", "name": "bench", "type": "cnimux-ipam",
+    "ipam": {"type": "cnimux-ipam", "ranges": [[{"subnet": "10.90.0.0/16"}]], "store": %s}}' "$1"
+}
+
+# Median allocations/s of 3 runs of cnimux-ipam-bench-alloc with `procs` allocators; each run
+# gets a fresh store (`fresh` prints its store JSON for run number N).
+store_rate() {  # procs fresh-function
+  local procs=$1 fresh=$2 rates=() n
+  for n in 1 2 3; do
+    store_config "$($fresh "$procs-$n")" >"$WORK/store.json"
+    rates+=("$("$ALLOC_BIN" --config "$WORK/store.json" --procs "$procs" \
+      --total "${IPAM_BENCH_ALLOCS:-1600}" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["per_second"]))')")
+  done
+  printf '%s\n' "${rates[@]}" | sort -n | sed -n 2p
+}
+sqlite_store() { printf '{"type": "sqlite", "path": "%s/sqlite-%s.db"}' "$WORK" "$1"; }
+ETCD_ENDPOINT=
+etcd_store() {
+  printf '{"type": "etcd", "endpoints": ["%s"], "prefix": "/bench-%s", "timeout": 60}' \
+    "$ETCD_ENDPOINT" "$1"
+}
+
+# One etcd member with default settings (heartbeat 100 ms, fsync on), its data on local disk.
+start_etcd() {
+  local client peer
+  command -v etcd >/dev/null || { echo "bench_ipam: etcd not installed" >&2; exit 1; }
+  client=$(free_port) peer=$(free_port)
+  ETCD_ENDPOINT="http://127.0.0.1:$client"
+  etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "$ETCD_ENDPOINT" \
+    --advertise-client-urls "$ETCD_ENDPOINT" --listen-peer-urls "http://127.0.0.1:$peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "bench=http://127.0.0.1:$peer" --listen-metrics-urls= \
+    >"$WORK/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  for _ in $(seq 300); do
+    ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINT" endpoint health >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "bench_ipam: etcd did not start:" >&2
+  cat "$WORK/etcd.log" >&2
+  exit 1
+}
+
+if [[ ",$PARTS," == *,stores,* ]]; then
+  start_etcd
+  STORES_LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+  {
+    echo "| allocators | SQLite | etcd | etcd with per-node blocks |"
+    echo "|---|---|---|---|"
+    for procs in 1 8 32; do
+      echo "| $procs | $(store_rate "$procs" sqlite_store)/s | $(store_rate "$procs" etcd_store)/s | not implemented |"
+    done
+  } >"$WORK/stores.md"
+  STORES_LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+  cat "$WORK/stores.md"
 fi
-"${PRIO[@]}" python3 "$ROOT/test/bench/ipam/ipam_bench.py" --ipam "$IPAM_BIN" --fill "$FILL_BIN" \
-  --host-local "$HOST_LOCAL" --work "$WORK/run" --counts "${IPAM_BENCH_COUNTS:-100,10000,60000}" \
-  --samples "${IPAM_BENCH_SAMPLES:-60}" >"$WORK/table.md"
-LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
-cat "$WORK/table.md"
+
+if [[ ",$PARTS," == *,host-local,* ]]; then
+  LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+  # On a shared machine a task that sleeps (waiting for its child, an fsync) gets a CPU back
+  # only at the next scheduler tick, which would measure the neighbours. Real-time priority,
+  # inherited by both plugins alike, keeps that out (see the meta plugin section of
+  # docs/performance.md).
+  PRIO=()
+  if [[ "${IPAM_BENCH_RT:-1}" != 0 ]] && ((EUID == 0)) && command -v chrt >/dev/null; then
+    PRIO=(chrt -f 10)
+  fi
+  "${PRIO[@]}" python3 "$ROOT/test/bench/ipam/ipam_bench.py" --ipam "$IPAM_BIN" --fill "$FILL_BIN" \
+    --host-local "$HOST_LOCAL" --work "$WORK/run" --counts "${IPAM_BENCH_COUNTS:-100,10000,60000}" \
+    --samples "${IPAM_BENCH_SAMPLES:-60}" >"$WORK/table.md"
+  LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+  cat "$WORK/table.md"
+fi
 
 if [[ "$WRITE_DOCS" == --write-docs ]]; then
   DOC="$ROOT/docs/performance.md"
-  "$ROOT/scripts/write_doc_section.py" "$DOC" ipam-bench scripts/bench_ipam.sh \
-    "Measured $(date -u +%Y-%m-%d) by \`scripts/bench_ipam.sh\` (Release build, \`${PRIO[*]:-normal priority}\`) on $(nproc) CPUs; load average $LOAD_BEFORE before, $LOAD_AFTER after." \
-    "$WORK/table.md"
+  if [[ ",$PARTS," == *,host-local,* ]]; then
+    "$ROOT/scripts/write_doc_section.py" "$DOC" ipam-bench scripts/bench_ipam.sh \
+      "Measured $(date -u +%Y-%m-%d) by \`scripts/bench_ipam.sh\` (Release build, \`${PRIO[*]:-normal priority}\`) on $(nproc) CPUs; load average $LOAD_BEFORE before, $LOAD_AFTER after." \
+      "$WORK/table.md"
+  fi
+  if [[ ",$PARTS," == *,stores,* ]]; then
+    "$ROOT/scripts/write_doc_section.py" "$DOC" ipam-stores-bench scripts/bench_ipam.sh \
+      "Measured $(date -u +%Y-%m-%d) by \`scripts/bench_ipam.sh\` (Release build, normal priority) on $(nproc) CPUs; load average $STORES_LOAD_BEFORE before, $STORES_LOAD_AFTER after. Allocations per second (ADD only, each a new owner), median of 3 runs of ${IPAM_BENCH_ALLOCS:-1600} allocations; each run checked that no address was handed out twice." \
+      "$WORK/stores.md"
+  fi
 fi
