@@ -81,7 +81,8 @@ start_etcd() {
     >"$WORK/etcd.log" 2>&1 &
   ETCD_PID=$!
   for _ in $(seq 300); do
-    ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINT" endpoint health >/dev/null 2>&1 && return
+    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=1)' \
+      "$ETCD_ENDPOINT" 2>/dev/null && return
     sleep 0.1
   done
   echo "bench_ipam: etcd did not start:" >&2

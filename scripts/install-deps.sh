@@ -26,7 +26,7 @@ case "${1:-test}" in
   build) ;;
   test) want+=("${runtime_pkgs[@]}" "${runtime_e2e_pkgs[@]}" "${store_pkgs[@]}" clang-format) ;;
   demo) want+=("${runtime_pkgs[@]}") ;;
-  bench) want+=("${runtime_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  bench) want+=("${runtime_pkgs[@]}" "${bench_pkgs[@]}" "${store_pkgs[@]}") ;;
   fuzz) want+=("${fuzz_pkgs[@]}") ;;
   *) echo "unknown target: $1" >&2; exit 2 ;;
 esac
