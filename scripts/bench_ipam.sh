@@ -34,7 +34,10 @@ done
 WORK=$(mktemp -d /tmp/cxbench-ipam.XXXXXX)
 ETCD_PID=
 cleanup() {
-  [[ -n "$ETCD_PID" ]] && kill -9 "$ETCD_PID" 2>/dev/null && wait "$ETCD_PID" 2>/dev/null
+  if [[ -n "$ETCD_PID" ]]; then
+    kill -9 "$ETCD_PID" 2>/dev/null || true
+    wait "$ETCD_PID" 2>/dev/null || true  # killed: non-zero, which must not skip the rm
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
