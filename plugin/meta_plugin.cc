@@ -461,7 +461,7 @@ std::map<std::string, std::shared_ptr<ipam::Store>> ipam_stores(const GcTargets&
         stores.emplace(store->describe(), store);
       }
     } catch (const cni::Error& e) {
-      errors.push_back("IPAM store " + cfg.path + ": " + e.msg());
+      errors.push_back("IPAM store " + (cfg.path.empty() ? cfg.type : cfg.path) + ": " + e.msg());
     }
   };
   const ipam::StoreConfig fallback = ipam::default_store_config();

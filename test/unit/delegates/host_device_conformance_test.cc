@@ -21,7 +21,7 @@ using testing_support::PluginRun;
 
 constexpr const char* kReference = "/usr/lib/cni/host-device";
 const std::string kOurs =
-    std::string(CNIMUX_BINARY_DIR) + "/delegates/host-device/cnimux-host-device";
+    std::string(CNIMUX_BINARY_DIR) + "/delegates/cnimux-host-device";
 
 // What a scenario shows a user: exit status, the error code, the result's interface shape,
 // and where the device is afterwards.
