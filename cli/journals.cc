@@ -13,18 +13,6 @@ using Json = nlohmann::json;
 using plugin::AttachmentState;
 using plugin::JournalState;
 
-const char* attachment_state(AttachmentState s) {
-  switch (s) {
-    case AttachmentState::kPending:
-      return "pending";
-    case AttachmentState::kStarted:
-      return "started";
-    case AttachmentState::kAdded:
-      return "added";
-  }
-  return "?";
-}
-
 std::vector<std::string> addresses_of(const Json& result) {
   std::vector<std::string> out;
   if (!result.is_object() || !result.contains("ips") || !result["ips"].is_array()) return out;
@@ -55,7 +43,7 @@ PodView view_of(const plugin::JournalRecord& rec) {
   for (const auto& a : rec.attachments) {
     PodInterface i{
         a.planned.ifname,          a.planned.network,      config_name(a.planned.conflist),
-        attachment_state(a.state), addresses_of(a.result), a.planned.conflist};
+        plugin::state_name(a.state), addresses_of(a.result), a.planned.conflist};
     if (a.state != AttachmentState::kPending) {
       v.owed.push_back(a.planned.ifname + " (" + a.planned.network + ")");
     }

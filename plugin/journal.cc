@@ -32,6 +32,8 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
+}  // namespace
+
 const char* state_name(AttachmentState s) {
   switch (s) {
     case AttachmentState::kPending:
@@ -43,6 +45,8 @@ const char* state_name(AttachmentState s) {
   }
   return "pending";
 }
+
+namespace {
 
 AttachmentState attachment_state_from(const std::string& s) {
   if (s == "pending") return AttachmentState::kPending;

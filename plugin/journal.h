@@ -169,6 +169,9 @@ class Journal {
   mutable bool checked_ = false;
 };
 
+// The name an attachment state has in the file ("pending", "started", "added").
+const char* state_name(AttachmentState state);
+
 nlohmann::json to_json(const JournalRecord& record);
 JournalRecord journal_from_json(const nlohmann::json& j);  // throws std::exception on bad shape
 
