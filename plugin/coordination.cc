@@ -368,6 +368,7 @@ void undo_coordination(JournalRecord& rec, const std::string& netns_path) {
     } catch (const net::NetnsGoneError&) {
       // The namespace took the pod's rules, tables and veth end with it.
     }
+    // The pod's veth end went with the node's; a "veth0" still there is not ours to delete.
     if (ns) {
       net::NetlinkSocket pod = net::NetlinkSocket::in(*ns);
       for (const auto& r : recorded_rules(c)) net::del_rule(pod, r);
@@ -376,7 +377,6 @@ void undo_coordination(JournalRecord& rec, const std::string& netns_path) {
           net::del_route(pod, r);
         }
       }
-      if (c.contains("podVeth")) net::delete_link(pod, c["podVeth"].get<std::string>());
     }
   } catch (const cni::Error& e) {
     throw cni::Error(e.code(), "coordination: " + e.msg(), e.details());

@@ -33,9 +33,10 @@ using SaveRecord = std::function<void(const JournalRecord&)>;
 void coordinate(const CoordinationSettings& node, JournalRecord& rec, const SaveRecord& save);
 
 // Undoes rec.coordination, idempotently: the node's veth end (which takes the pod's end and
-// the node's host route with it), then the pod's rules and table routes in `netns_path` (a
-// namespace that is gone took them with it). Runs in the calling thread's namespace, the node.
-// Clears rec.coordination on success; throws cni::Error and keeps it otherwise.
+// the node's host route with it; a pod link of that name is never deleted by name), then the pod's
+// rules and table routes in `netns_path` (a namespace that is gone took them with it). Runs in the
+// calling thread's namespace, the node. Clears rec.coordination on success; throws cni::Error and
+// keeps it otherwise.
 void undo_coordination(JournalRecord& rec, const std::string& netns_path);
 
 // CHECK: the recorded veth ends, rules and table routes are present. Throws

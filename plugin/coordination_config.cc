@@ -99,11 +99,10 @@ const std::map<std::string, Handler>& handlers() {
        [](S& s, W w, const Json& v) {
          // A pod's tables are base .. base+127 (at most 128 attachments); 253..255 are the
          // kernel's default, main and local tables.
-         const bool ok = v.is_number_unsigned() &&
-                         ((v.get<uint64_t>() >= 1 && v.get<uint64_t>() + 127 <= 252) ||
-                          (v.get<uint64_t>() >= 256 && v.get<uint64_t>() + 127 <= 0xffffffffu));
+         const int64_t n = v.is_number_integer() ? v.get<int64_t>() : -1;
+         const bool ok = (n >= 1 && n + 127 <= 252) || (n >= 256 && n + 127 <= 0xffffffffLL);
          if (!ok) bad(w, "tableBase", v, "expected a table number in 1..125 or 256..4294967168");
-         s.table_base = v.get<uint32_t>();
+         s.table_base = static_cast<uint32_t>(n);
        }},
       {"detectIPConflict",
        [](S& s, W w, const Json& v) { s.detect_ip_conflict = boolean(w, "detectIPConflict", v); }},
