@@ -558,6 +558,10 @@ RoutePtr build_route(NetlinkSocket& sk, const Route& r, uint8_t protocol) {
     rtnl_route_nh_set_gateway(nh.get(), to_nl(gw).get());
   }
   if (r.onlink) rtnl_route_nh_set_flags(nh.get(), RTNH_F_ONLINK);
+  if (!r.src.empty()) {
+    Ip src = parse_ip(r.src, false, "source of " + describe(r));
+    rtnl_route_set_pref_src(route.get(), to_nl(src).get());
+  }
   rtnl_route_add_nexthop(route.get(), nh.release());  // the route owns it now
   return route;
 }
@@ -588,6 +592,7 @@ Route to_route(rtnl_route* r, nl_cache* links) {
   out.metric = rtnl_route_get_priority(r);
   out.table = rtnl_route_get_table(r);
   out.protocol = rtnl_route_get_protocol(r);
+  if (nl_addr* src = rtnl_route_get_pref_src(r)) out.src = format_ip(src, family, -1);
   if (rtnl_route_get_nnexthops(r) > 0) {
     rtnl_nexthop* nh = rtnl_route_nexthop_n(r, 0);
     if (nl_addr* gw = rtnl_route_nh_get_gateway(nh)) out.gw = format_ip(gw, family, -1);

@@ -123,6 +123,9 @@ struct Route {
   // The gateway is on-link on `dev` even though no address of `dev` covers it (`ip route
   // ... onlink`), e.g. a link-local next hop on an address-less veth.
   bool onlink = false;
+  // The preferred source address for traffic the route carries (`ip route ... src`); empty:
+  // the kernel picks one from the output link.
+  std::string src;
   bool operator==(const Route&) const = default;
 };
 

@@ -243,6 +243,15 @@ std::vector<std::string> node_addresses(net::NetlinkSocket& node) {
 void apply_node_veth(net::NetlinkSocket& node, net::NetlinkSocket& pod, const net::Netns& pod_ns,
                      const JournalRecord& rec, const Work& w, const CoordinationSettings& s) {
   std::vector<std::string> dests = node_addresses(node);
+  // Traffic to the node leaves from the pod's underlay address, the one the node routes back
+  // to the veth, also when vethLinkAddress puts another address on the pod's end.
+  std::string source;
+  for (const auto& a : rec.attachments) {
+    if (a.planned.ifname != w.underlay_link) continue;
+    for (const Address& addr : addresses_of(a)) {
+      if (addr.v4 && source.empty()) source = addr.ip;
+    }
+  }
   net::create_veth(node, w.node_veth, kPodVethName, pod_ns.fd());
   net::add_address(node, w.node_veth, std::string(kNodeVethAddress) + "/32");
   net::set_up(node, w.node_veth);
@@ -252,6 +261,7 @@ void apply_node_veth(net::NetlinkSocket& node, net::NetlinkSocket& pod, const ne
   net::Route hop;
   hop.dst = std::string(kNodeVethAddress) + "/32";
   hop.dev = kPodVethName;
+  hop.src = source;
   add_route_once(pod, hop);
   for (const auto* list : {&s.pod_cidr, &s.service_cidr, &s.host_routes}) {
     if (*list) dests.insert(dests.end(), (*list)->begin(), (*list)->end());
@@ -263,6 +273,7 @@ void apply_node_veth(net::NetlinkSocket& node, net::NetlinkSocket& pod, const ne
     r.gw = kNodeVethAddress;
     r.dev = kPodVethName;
     r.onlink = true;
+    r.src = source;
     add_route_once(pod, r);
   }
   for (const auto& a : rec.attachments) {
