@@ -671,6 +671,7 @@ std::vector<Rule> list_rules(NetlinkSocket& sk, int family) {
   std::vector<Rule> out;
   for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
     auto* r = reinterpret_cast<rtnl_rule*>(o);
+    if (family != AF_UNSPEC && rtnl_rule_get_family(r) != family) continue;  // libnl dumps all
     nl_addr* src = rtnl_rule_get_src(r);
     if (!src || nl_addr_get_prefixlen(src) == 0) continue;
     out.push_back({format_ip(src, rtnl_rule_get_family(r), nl_addr_get_prefixlen(src)),
