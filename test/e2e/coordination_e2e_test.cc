@@ -283,5 +283,47 @@ TEST_F(CoordinationE2e, RollbackUndoesRulesTablesAndTheVeth) {
   EXPECT_EQ(run("DEL", "co-rollback", pod, conf).exit_code, 0);
 }
 
+// The journal a SIGKILL leaves after the stage ran but before the ADD completed: state
+// "adding", coordination recorded. (Editing the record stands in for the kill, whose timing a
+// test cannot choose without sleeping.)
+void mark_interrupted(const std::string& path) {
+  std::ifstream in(path);
+  json j = json::parse(std::string(std::istreambuf_iterator<char>(in), {}));
+  ASSERT_TRUE(j.contains("coordination")) << j.dump();
+  j["state"] = "adding";
+  j.erase("result");
+  std::ofstream(path, std::ios::trunc) << j.dump();
+}
+
+TEST_F(CoordinationE2e, RepeatedAddAndDelAfterAnInterruptedAddLeaveOneVethThenNone) {
+  node_.write_pod("default", "web", "uid-k", {{kNetworks, "mv"}});
+  TestNetns pod("copk");
+  const json conf = meta("underlay", {{"mode", "underlay"}});
+  auto count_veths = [&] {
+    return output_of("ip -n " + node_ns_.name() + " -o link | grep -c cmx");
+  };
+  auto first = run("ADD", "co-kill", pod, conf);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  // A runtime's retry of a complete ADD changes nothing.
+  auto again = run("ADD", "co-kill", pod, conf);
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_EQ(again.out, first.out);
+  EXPECT_EQ(count_veths(), "1");
+
+  mark_interrupted(node_.journal_path("co-kill"));
+  auto redo = run("ADD", "co-kill", pod, conf);  // undoes the interrupted ADD, then adds afresh
+  ASSERT_EQ(redo.exit_code, 0) << redo.out << redo.err;
+  EXPECT_EQ(count_veths(), "1");
+  EXPECT_EQ(output_of("ip -n " + pod.name() + " rule | grep -c \"lookup 101\""), "1");
+
+  mark_interrupted(node_.journal_path("co-kill"));
+  auto del = run("DEL", "co-kill", pod, conf);
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_EQ(count_veths(), "0");
+  EXPECT_EQ(rules(pod).find("lookup 101"), std::string::npos) << rules(pod);
+  EXPECT_EQ(table(pod, 101), "");
+  expect_node_clean("co-kill", "");
+}
+
 }  // namespace
 }  // namespace cnimux_test
