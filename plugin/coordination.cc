@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <functional>
 #include <set>
 
@@ -288,6 +289,49 @@ void apply_node_veth(net::NetlinkSocket& node, net::NetlinkSocket& pod, const ne
   }
 }
 
+// True when the attachment's config carries an explicit MAC request (a selection's `mac`,
+// injected as runtimeConfig.mac or args.cni.mac).
+bool mac_requested(const PlannedAttachment& p) {
+  const json list = json::parse(p.conflist, nullptr, false);
+  if (!list.is_object() || !list.contains("plugins") || !list["plugins"].is_array()) return false;
+  for (const json& plugin : list["plugins"]) {
+    if (!plugin.is_object()) continue;
+    if (plugin.contains("runtimeConfig") && plugin["runtimeConfig"].is_object() &&
+        plugin["runtimeConfig"].contains("mac")) {
+      return true;
+    }
+    const json args = plugin.value("args", json::object());
+    if (args.is_object() && args.contains("cni") && args["cni"].is_object() &&
+        args["cni"].contains("mac")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// macPrefix: the link's MAC becomes prefix + its first IPv4 address, so a fixed address keeps
+// one MAC across pods; the recorded result reports the new MAC.
+void apply_mac_prefix(net::NetlinkSocket& pod, JournalAttachment& a, const std::string& prefix) {
+  for (const Address& addr : addresses_of(a)) {
+    if (!addr.v4) continue;
+    unsigned char b[4];
+    inet_pton(AF_INET, addr.ip.c_str(), b);
+    char mac[18];
+    std::snprintf(mac, sizeof(mac), "%s:%02x:%02x:%02x:%02x", prefix.c_str(), b[0], b[1], b[2],
+                  b[3]);
+    net::set_mac(pod, a.planned.ifname, mac);
+    json& interfaces = a.result["interfaces"];
+    if (interfaces.is_array()) {
+      for (json& i : interfaces) {
+        if (i.value("name", "") == a.planned.ifname && !i.value("sandbox", "").empty()) {
+          i["mac"] = mac;
+        }
+      }
+    }
+    return;
+  }
+}
+
 void announce(const JournalRecord& rec, const std::vector<CoordinationSettings>& per_network) {
   for (size_t i = 0; i < rec.attachments.size(); ++i) {
     if (!per_network[i].announce_or_default()) continue;
@@ -299,7 +343,8 @@ void announce(const JournalRecord& rec, const std::vector<CoordinationSettings>&
 
 }  // namespace
 
-void coordinate(const CoordinationSettings& node, JournalRecord& rec, const SaveRecord& save) {
+void coordinate(const CoordinationSettings& node, JournalRecord& rec, const SaveRecord& save,
+                bool cluster_mac_requested) {
   if (rec.attachments.empty()) return;
   Resolved set = resolve(node, rec);
   Work w;
@@ -318,6 +363,19 @@ void coordinate(const CoordinationSettings& node, JournalRecord& rec, const Save
   if (w.mode == CoordinationMode::kAuto) w.mode = decide_auto(pod, default_link);
   spdlog::info("coordination: mode {} (default route on \"{}\")", mode_name(w.mode), default_link);
 
+  // The MAC changes first, so probes and announcements already carry it. It needs no undo: the
+  // link is the delegate's, and its DEL removes it.
+  for (size_t i = 0; i < rec.attachments.size(); ++i) {
+    JournalAttachment& a = rec.attachments[i];
+    const auto& prefix = set.per_network[i].mac_prefix;
+    if (!prefix) continue;
+    if (mac_requested(a.planned) || (a.planned.cluster_network && cluster_mac_requested)) {
+      spdlog::info("coordination: {} keeps its requested MAC (macPrefix not applied)",
+                   a.planned.ifname);
+      continue;
+    }
+    apply_mac_prefix(pod, a, *prefix);
+  }
   net::with_netns(pod_ns, [&] {
     for (size_t i = 0; i < rec.attachments.size(); ++i)
       detect(rec.attachments[i], set.per_network[i]);

@@ -1,8 +1,8 @@
 // The coordination stage (docs/coordination.md): after the delegates and the default-route
 // choice, before network-status, it makes a pod's attachments work together: source-based
 // policy routing per extra link, a veth to the node for underlay pods, address conflict and
-// gateway checks, and gratuitous ARP. Everything it does is journalled first and undone by
-// rollback, DEL and GC.
+// gateway checks, MACs derived from addresses, and gratuitous ARP. Everything it does is journalled
+// first and undone by rollback, DEL and GC.
 #pragma once
 
 #include <functional>
@@ -30,7 +30,10 @@ using SaveRecord = std::function<void(const JournalRecord&)>;
 // when detectGateway is "fail"; kInvalidConfig when the plan names an interface veth0 in
 // underlay mode; netlink and socket failures as kIoFailure. What it did is in rec.coordination
 // for the caller's rollback.
-void coordinate(const CoordinationSettings& node, JournalRecord& rec, const SaveRecord& save);
+// `cluster_mac_requested`: the runtime asked for the cluster network's MAC (runtimeConfig mac or
+// CNI_ARGS MAC=), which macPrefix must not override.
+void coordinate(const CoordinationSettings& node, JournalRecord& rec, const SaveRecord& save,
+                bool cluster_mac_requested = false);
 
 // Undoes rec.coordination, idempotently: the node's veth end (which takes the pod's end and
 // the node's host route with it; a pod link of that name is never deleted by name), then the pod's

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <cctype>
 #include <charconv>
 #include <functional>
 #include <map>
@@ -77,6 +78,24 @@ GatewayCheck gateway_check_of(const std::string& where, const Json& v) {
   return it->second;
 }
 
+// Two bytes "xx:yy" whose first is unicast (bit 0 clear) and locally administered (bit 1 set),
+// so a MAC made from it never collides with a vendor's.
+std::string mac_prefix_of(const std::string& where, const Json& v) {
+  const std::string s = v.is_string() ? v.get<std::string>() : "";
+  auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  const bool shape =
+      s.size() == 5 && hex(s[0]) && hex(s[1]) && s[2] == ':' && hex(s[3]) && hex(s[4]);
+  if (!shape) bad(where, "macPrefix", v, "expected two bytes such as \"0a:1b\"");
+  const int first = std::stoi(s.substr(0, 2), nullptr, 16);
+  if ((first & 1) || !(first & 2)) {
+    bad(where, "macPrefix", v,
+        "the first byte must be unicast and locally administered (x2, x6, xa, xe)");
+  }
+  std::string lower = s;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
 const std::map<std::string, Handler>& handlers() {
   using S = CoordinationSettings;
   using W = const std::string&;
@@ -117,6 +136,7 @@ const std::map<std::string, Handler>& handlers() {
              std::chrono::milliseconds(static_cast<long long>(v.get<double>() * 1000.0 + 0.5));
        }},
       {"announce", [](S& s, W w, const Json& v) { s.announce = boolean(w, "announce", v); }},
+      {"macPrefix", [](S& s, W w, const Json& v) { s.mac_prefix = mac_prefix_of(w, v); }},
   };
   return kHandlers;
 }
@@ -158,6 +178,7 @@ CoordinationSettings merge_coordination(const CoordinationSettings& base,
   take(s.detect_gateway, over.detect_gateway);
   take(s.detect_timeout, over.detect_timeout);
   take(s.announce, over.announce);
+  take(s.mac_prefix, over.mac_prefix);
   return s;
 }
 

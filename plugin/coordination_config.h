@@ -34,6 +34,7 @@ struct CoordinationSettings {
   std::optional<GatewayCheck> detect_gateway;               // "detectGateway"
   std::optional<std::chrono::milliseconds> detect_timeout;  // "detectTimeout" (seconds)
   std::optional<bool> announce;                             // "announce"
+  std::optional<std::string> mac_prefix;                    // "macPrefix": "0a:1b", lowercased
 
   CoordinationMode mode_or_default() const { return mode.value_or(CoordinationMode::kOff); }
   uint32_t table_base_or_default() const { return table_base.value_or(100); }
@@ -45,9 +46,9 @@ struct CoordinationSettings {
     return detect_timeout.value_or(std::chrono::milliseconds(1000));
   }
   bool announce_or_default() const { return announce.value_or(true); }
-  // True when any key that acts per network (detection, announce) is set.
+  // True when any key that acts per network (detection, announce, macPrefix) is set.
   bool sets_network_keys() const {
-    return detect_ip_conflict || detect_gateway || detect_timeout || announce;
+    return detect_ip_conflict || detect_gateway || detect_timeout || announce || mac_prefix;
   }
 };
 

@@ -268,7 +268,11 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
     AddRollback rollback(s, rec, rollback_report);
     run_attachments(s, rec);
     apply_default_route(rec);
-    coordinate(s.config().coordination, rec, [&](const JournalRecord& r) { s.journal().save(r); });
+    const bool runtime_mac =
+        s.config().runtime_config.contains("mac") || s.invocation().args.get("MAC").has_value();
+    coordinate(
+        s.config().coordination, rec, [&](const JournalRecord& r) { s.journal().save(r); },
+        runtime_mac);
     publish_status(s, rec);
     rec.state = JournalState::kComplete;
     rec.result = rec.attachments.front().result;

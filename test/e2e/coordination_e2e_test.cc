@@ -57,6 +57,8 @@ class CoordinationE2e : public ::testing::Test {
                                 "conflict");
     node_.write_cluster_network(macvlan("192.168.77.60", "192.168.77.60", "192.168.77.99", true),
                                 "deadgw");
+    node_.write_cluster_network(macvlan("192.168.77.70", "192.168.77.70", kRouterIp, true),
+                                "fixed");
     node_.write_nad("default", "mv", macvlan("192.168.77.10", "192.168.77.40", kRouterIp, false));
     // cnimux and its delegates run inside the node namespace, as on a real node.
     wrapper_ = node_.dir() + "/cnimux-in-node";
@@ -88,13 +90,14 @@ class CoordinationE2e : public ::testing::Test {
 
   testing_support::PluginRun run(const std::string& verb, const std::string& cid,
                                  const TestNetns& pod, const json& conf,
-                                 const std::string& pod_name = "web") const {
+                                 const std::string& pod_name = "web",
+                                 const std::string& extra_args = "") const {
     testing_support::CniEnv env;
     env.command = verb;
     env.container_id = cid;
     env.netns = pod.path();
     env.ifname = "eth0";
-    env.args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + pod_name;
+    env.args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=" + pod_name + extra_args;
     env.path = node_.bin();
     return testing_support::run_plugin(wrapper_, env, conf.dump());
   }
@@ -281,6 +284,35 @@ TEST_F(CoordinationE2e, RollbackUndoesRulesTablesAndTheVeth) {
       << "a pod link cnimux did not make is left alone";
   expect_node_clean("co-rollback", "");
   EXPECT_EQ(run("DEL", "co-rollback", pod, conf).exit_code, 0);
+}
+
+TEST_F(CoordinationE2e, MacPrefixGivesAFixedAddressTheSameMacInSuccessivePods) {
+  // 192.168.77.70 = c0:a8:4d:46.
+  const json conf = meta("fixed", {{"mode", "underlay"}, {"macPrefix", "0a:1b"}});
+  auto mac_of = [](const TestNetns& ns) {
+    return output_of("ip -n " + ns.name() +
+                     " -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2");
+  };
+  for (const char* name : {"copm1", "copm2"}) {
+    TestNetns pod(name);
+    auto add = run("ADD", std::string("co-") + name, pod, conf);
+    ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+    EXPECT_EQ(mac_of(pod), "0a:1b:c0:a8:4d:46");
+    bool reported = false;
+    const json result = add.json();
+    for (const auto& i : result["interfaces"]) {
+      if (i.value("name", "") == "eth0") reported = i.value("mac", "") == "0a:1b:c0:a8:4d:46";
+    }
+    EXPECT_TRUE(reported) << add.out;  // the runtime is told the MAC the pod has
+    EXPECT_EQ(run("DEL", std::string("co-") + name, pod, conf).exit_code, 0);
+    expect_node_clean(std::string("co-") + name, "");
+  }
+  // The runtime's explicit MAC wins over the prefix.
+  TestNetns pod("copm3");
+  auto add = run("ADD", "co-copm3", pod, conf, "web", ";MAC=0a:00:00:00:00:07");
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_EQ(mac_of(pod), "0a:00:00:00:00:07");
+  EXPECT_EQ(run("DEL", "co-copm3", pod, conf).exit_code, 0);
 }
 
 // The journal a SIGKILL leaves after the stage ran but before the ADD completed: state

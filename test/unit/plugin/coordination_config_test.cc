@@ -48,7 +48,8 @@ TEST(CoordinationConfig, EveryKey) {
                                                {"detectIPConflict", true},
                                                {"detectGateway", "warn"},
                                                {"detectTimeout", 0.25},
-                                               {"announce", false}},
+                                               {"announce", false},
+                                               {"macPrefix", "0A:1b"}},
                                               "cnimux config");
   EXPECT_EQ(s.mode_or_default(), CoordinationMode::kUnderlay);
   EXPECT_THAT(*s.pod_cidr, ElementsAre("10.244.0.0/16"));
@@ -60,6 +61,7 @@ TEST(CoordinationConfig, EveryKey) {
   EXPECT_EQ(s.detect_gateway_or_default(), GatewayCheck::kWarn);
   EXPECT_EQ(s.detect_timeout_or_default(), 250ms);
   EXPECT_FALSE(s.announce_or_default());
+  EXPECT_EQ(*s.mac_prefix, "0a:1b");
   EXPECT_TRUE(s.sets_network_keys());
 }
 
@@ -94,6 +96,10 @@ TEST(CoordinationConfig, StrictAndNamesKeyAndValue) {
   EXPECT_THAT(error_of({{"detectTimeout", 0}}).msg(), HasSubstr("detectTimeout"));
   EXPECT_THAT(error_of({{"detectTimeout", 31}}).msg(), HasSubstr("detectTimeout"));
   EXPECT_THAT(error_of(Json::array()).msg(), HasSubstr("expected an object"));
+  EXPECT_THAT(error_of({{"macPrefix", "0a1b"}}).msg(), HasSubstr("two bytes"));
+  EXPECT_THAT(error_of({{"macPrefix", "0a:1g"}}).msg(), HasSubstr("two bytes"));
+  EXPECT_THAT(error_of({{"macPrefix", "01:1b"}}).msg(), HasSubstr("unicast"));  // multicast
+  EXPECT_THAT(error_of({{"macPrefix", "00:1b"}}).msg(), HasSubstr("locally administered"));
 }
 
 TEST(CoordinationConfig, NullMeansUnset) {
