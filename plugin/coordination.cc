@@ -159,6 +159,7 @@ void detect(const JournalAttachment& a, const CoordinationSettings& s) {
 struct Work {
   CoordinationMode mode = CoordinationMode::kOff;
   std::string underlay_link;                        // underlay mode: the pod's default-route link
+  std::string underlay_network;                     // and the network attached on it
   std::vector<std::pair<size_t, uint32_t>> tables;  // attachment index, table
   std::vector<net::Rule> rules;
   std::string node_veth;  // underlay mode only
@@ -242,7 +243,7 @@ std::vector<std::string> node_addresses(net::NetlinkSocket& node) {
 // Underlay mode: the veth pair, the pod's routes to the node, the pod CIDR, the Service CIDR
 // and hostRoutes through it, and the node's host route back to the pod's addresses.
 void apply_node_veth(net::NetlinkSocket& node, net::NetlinkSocket& pod, const net::Netns& pod_ns,
-                     const JournalRecord& rec, const Work& w, const CoordinationSettings& s) {
+                     JournalRecord& rec, const Work& w, const CoordinationSettings& s) {
   std::vector<std::string> dests = node_addresses(node);
   // Traffic to the node leaves from the pod's underlay address, the one the node routes back
   // to the veth, also when vethLinkAddress puts another address on the pod's end.
@@ -258,6 +259,10 @@ void apply_node_veth(net::NetlinkSocket& node, net::NetlinkSocket& pod, const ne
   net::set_up(node, w.node_veth);
   net::set_up(pod, kPodVethName);
   if (s.veth_link_address) net::add_address(pod, kPodVethName, *s.veth_link_address + "/32");
+  // For network-status: the pod's end as the pod sees it.
+  rec.coordination["podVethMac"] = net::get_link_info(pod, kPodVethName).mac;
+  if (s.veth_link_address) rec.coordination["podVethAddress"] = *s.veth_link_address;
+  rec.coordination["network"] = w.underlay_network;
 
   net::Route hop;
   hop.dst = std::string(kNodeVethAddress) + "/32";
@@ -393,6 +398,9 @@ void coordinate(const CoordinationSettings& node, JournalRecord& rec, const Save
       }
     }
     w.underlay_link = anchor;
+    for (const auto& a : rec.attachments) {
+      if (a.planned.ifname == anchor) w.underlay_network = a.planned.network;
+    }
     w.node_veth = node_veth_name(rec.container_id);
     if (net::link_exists(node_sk, w.node_veth)) {
       // Never journal a link this container did not create: its undo would delete it.
@@ -453,6 +461,29 @@ void undo_coordination(JournalRecord& rec, const std::string& netns_path) {
     throw cni::Error(cni::kIoFailure, std::string("coordination: bad journal entry: ") + e.what());
   }
   rec.coordination = nullptr;
+}
+
+nlohmann::json coordination_status_entry(const JournalRecord& rec) {
+  const json& c = rec.coordination;
+  if (!c.is_object() || !c.contains("podVeth")) return nullptr;
+  json ips = json::array();
+  if (c.contains("podVethAddress")) ips.push_back(c["podVethAddress"]);
+  json e = {{"name", c.value("network", "")},
+            {"interface", c["podVeth"]},
+            {"ips", ips},
+            {"default", false}};
+  if (!c.value("podVethMac", "").empty()) e["mac"] = c["podVethMac"];
+  return e;
+}
+
+nlohmann::json coordination_for_rebuilt_record(const std::string& container_id) {
+  net::NetlinkSocket node;
+  const std::string name = node_veth_name(container_id);
+  if (!net::link_exists(node, name)) return nullptr;
+  return {{"mode", "underlay"},
+          {"nodeVeth", name},
+          {"rules", json::array()},
+          {"tables", json::array()}};
 }
 
 void check_coordination(const JournalRecord& rec) {

@@ -42,6 +42,14 @@ void coordinate(const CoordinationSettings& node, JournalRecord& rec, const Save
 // keeps it otherwise.
 void undo_coordination(JournalRecord& rec, const std::string& netns_path);
 
+// The network-status entry of the pod's veth end (underlay mode): the network whose link holds
+// the default route, interface veth0, its vethLinkAddress and MAC. Null when there is no veth.
+nlohmann::json coordination_status_entry(const JournalRecord& rec);
+
+// For a DEL that found no journal: the record of the node veth this container's ADD would have
+// made (its name derives from the container ID), when such a link exists; null otherwise.
+nlohmann::json coordination_for_rebuilt_record(const std::string& container_id);
+
 // CHECK: the recorded veth ends, rules and table routes are present. Throws
 // cni::Error(kIoFailure) naming the first one missing.
 void check_coordination(const JournalRecord& rec);

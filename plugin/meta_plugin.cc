@@ -203,6 +203,7 @@ void publish_status(Session& s, const JournalRecord& rec) {
   for (const auto& a : rec.attachments) {
     entries.push_back(network_status_entry(a.planned, cni::Result::from_json(a.result, "")));
   }
+  if (json veth = coordination_status_entry(rec); !veth.is_null()) entries.push_back(veth);
   spdlog::info("network-status of {}/{}: {}", rec.pod_namespace, rec.pod_name, entries.dump());
   if (rec.pod_namespace.empty() || rec.pod_name.empty()) return;
   KubeClient* kube = s.kube();
@@ -360,6 +361,7 @@ std::optional<JournalRecord> record_for_del(Session& s) {
   }
   JournalRecord rec = new_record(s, pod, rebuild_plan(s, pod, corrupt.has_value()));
   for (auto& a : rec.attachments) a.state = AttachmentState::kStarted;  // DEL them all
+  rec.coordination = coordination_for_rebuilt_record(inv.container_id);
   return rec;
 }
 

@@ -203,6 +203,11 @@ TEST_F(CoordinationE2e, UnderlayPodReachesServiceAndNodeThroughTheVeth) {
   EXPECT_EQ(pod.exec("ping -c1 -W2 " + std::string(kRouterIp) + " >/dev/null"), 0);
   EXPECT_NE(node_links().find("cmx"), std::string::npos);
   EXPECT_EQ(run("CHECK", "co-underlay", pod, conf).exit_code, 0);
+  // network-status (logged on a node without an API server) shows the pod's veth end.
+  EXPECT_NE(output_of("grep network-status " + node_.dir() + "/cnimux.log")
+                .find("\"interface\":\"veth0\",\"ips\":[\"169.254.100.1\"]"),
+            std::string::npos)
+      << output_of("grep network-status " + node_.dir() + "/cnimux.log");
 
   auto del = run("DEL", "co-underlay", pod, conf);
   EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
@@ -224,6 +229,17 @@ TEST_F(CoordinationE2e, CheckFailsWhenTheVethIsGone) {
   EXPECT_NE(check.out.find(veth), std::string::npos) << check.out;
   EXPECT_EQ(run("DEL", "co-check", pod, conf).exit_code, 0);
   expect_node_clean("co-check", "");
+}
+
+TEST_F(CoordinationE2e, DelWithoutAJournalStillRemovesTheNodeVeth) {
+  TestNetns pod("copj");
+  const json conf = meta("underlay", {{"mode", "underlay"}});
+  ASSERT_EQ(run("ADD", "co-nojournal", pod, conf).exit_code, 0);
+  ASSERT_NE(node_links().find("cmx"), std::string::npos);
+  std::filesystem::remove(node_.journal_path("co-nojournal"));
+  auto del = run("DEL", "co-nojournal", pod, conf);
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  expect_node_clean("co-nojournal", "");
 }
 
 TEST_F(CoordinationE2e, ConflictingAddressFailsTheAddAndLeavesNothing) {
