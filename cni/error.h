@@ -2,10 +2,9 @@
 // optional details. Plugins throw it; the skeleton turns it into the error object on stdout.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace cni {
 
@@ -22,12 +21,14 @@ enum ErrorCode : int {
   kNotAvailable = 50,
   kNotAvailableDegraded = 51,
   // cnimux's own codes.
-  kDelegateFailed = 100,     // a delegate failed without an error object of its own
-  kDelegateTimeout = 101,    // a delegate did not finish before its deadline
-  kIpamExhausted = 110,      // no free address left in the pool
-  kIpamAddressTaken = 111,   // a requested address is held by another owner
-  kKubeApiFailure = 120,     // the Kubernetes API could not be reached or answered wrong
-  kPodNotFound = 121,        // the pod named in CNI_ARGS does not exist
+  kDelegateFailed = 100,      // a delegate failed without an error object of its own
+  kDelegateTimeout = 101,     // a delegate did not finish before its deadline
+  kIpamExhausted = 110,       // no free address left in the pool
+  kIpamAddressTaken = 111,    // a requested address is held by another owner
+  kKubeApiFailure = 120,      // the Kubernetes API could not be reached or answered wrong
+  kPodNotFound = 121,         // the pod named in CNI_ARGS does not exist
+  kAddressConflict = 130,     // coordination: another host on the link answers for the address
+  kGatewayUnreachable = 131,  // coordination: the link's gateway does not answer ARP
 };
 
 class Error : public std::runtime_error {

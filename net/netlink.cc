@@ -3,6 +3,7 @@
 #include "net/netlink.h"
 
 #include <arpa/inet.h>
+#include <linux/fib_rules.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <netlink/addr.h>
@@ -17,6 +18,7 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
+#include <netlink/route/rule.h>
 #include <netlink/socket.h>
 #include <sys/socket.h>
 
@@ -145,6 +147,7 @@ using RoutePtr = std::unique_ptr<rtnl_route, Deleter<rtnl_route_put>>;
 using NexthopPtr = std::unique_ptr<rtnl_nexthop, Deleter<rtnl_route_nh_free>>;
 using NlAddrPtr = std::unique_ptr<nl_addr, Deleter<nl_addr_put>>;
 using CachePtr = std::unique_ptr<nl_cache, Deleter<nl_cache_free>>;
+using RulePtr = std::unique_ptr<rtnl_rule, Deleter<rtnl_rule_put>>;
 
 template <class T>
 T* checked_alloc(T* p) {
@@ -565,6 +568,11 @@ RoutePtr build_route(NetlinkSocket& sk, const Route& r, uint8_t protocol) {
     }
     rtnl_route_nh_set_gateway(nh.get(), to_nl(gw).get());
   }
+  if (r.onlink) rtnl_route_nh_set_flags(nh.get(), RTNH_F_ONLINK);
+  if (!r.src.empty()) {
+    Ip src = parse_ip(r.src, false, "source of " + describe(r));
+    rtnl_route_set_pref_src(route.get(), to_nl(src).get());
+  }
   rtnl_route_add_nexthop(route.get(), nh.release());  // the route owns it now
   return route;
 }
@@ -595,12 +603,14 @@ Route to_route(rtnl_route* r, nl_cache* links) {
   out.metric = rtnl_route_get_priority(r);
   out.table = rtnl_route_get_table(r);
   out.protocol = rtnl_route_get_protocol(r);
+  if (nl_addr* src = rtnl_route_get_pref_src(r)) out.src = format_ip(src, family, -1);
   if (rtnl_route_get_nnexthops(r) > 0) {
     rtnl_nexthop* nh = rtnl_route_nexthop_n(r, 0);
     if (nl_addr* gw = rtnl_route_nh_get_gateway(nh)) out.gw = format_ip(gw, family, -1);
     char name[IFNAMSIZ] = {};
     int index = rtnl_route_nh_get_ifindex(nh);
     if (index > 0 && rtnl_link_i2name(links, index, name, sizeof(name))) out.dev = name;
+    out.onlink = (rtnl_route_nh_get_flags(nh) & RTNH_F_ONLINK) != 0;
   }
   return out;
 }
@@ -624,6 +634,59 @@ std::vector<Route> list_routes(NetlinkSocket& sk, int family, uint32_t table) {
     if (family != AF_UNSPEC && f != family) continue;
     if (rtnl_route_get_table(r) != table || rtnl_route_get_type(r) != RTN_UNICAST) continue;
     out.push_back(to_route(r, raw_links));
+  }
+  return out;
+}
+
+// ---- policy rules ----
+
+namespace {
+
+std::string describe(const Rule& r) {
+  return "rule from " + r.src + " lookup " + std::to_string(r.table) + " priority " +
+         std::to_string(r.priority);
+}
+
+RulePtr build_rule(const Rule& r) {
+  Ip src = parse_ip(r.src, true, "source of " + describe(r));
+  RulePtr rule(checked_alloc(rtnl_rule_alloc()));
+  rtnl_rule_set_family(rule.get(), src.family);
+  rtnl_rule_set_src(rule.get(), to_nl(src).get());
+  rtnl_rule_set_table(rule.get(), r.table);
+  rtnl_rule_set_prio(rule.get(), r.priority);
+  rtnl_rule_set_action(rule.get(), FR_ACT_TO_TBL);
+  return rule;
+}
+
+}  // namespace
+
+void add_rule(NetlinkSocket& sk, const Rule& r) {
+  RulePtr rule = build_rule(r);
+  run_or_throw(sk, "add " + describe(r),
+               [&](nl_sock* s) { return rtnl_rule_add(s, rule.get(), NLM_F_EXCL); });
+}
+
+bool del_rule(NetlinkSocket& sk, const Rule& r) {
+  RulePtr rule = build_rule(r);
+  int rc = run(sk, [&](nl_sock* s) { return rtnl_rule_delete(s, rule.get(), 0); });
+  if (rc < 0 && failure_errno(sk, rc) == ENOENT) return false;
+  if (rc < 0) fail(sk, rc, "delete " + describe(r));
+  return true;
+}
+
+std::vector<Rule> list_rules(NetlinkSocket& sk, int family) {
+  nl_cache* raw = nullptr;
+  run_or_throw(sk, "list rules",
+               [&](nl_sock* s) { return rtnl_rule_alloc_cache(s, family, &raw); });
+  CachePtr cache(raw);
+  std::vector<Rule> out;
+  for (nl_object* o = nl_cache_get_first(raw); o; o = nl_cache_get_next(o)) {
+    auto* r = reinterpret_cast<rtnl_rule*>(o);
+    if (family != AF_UNSPEC && rtnl_rule_get_family(r) != family) continue;  // libnl dumps all
+    nl_addr* src = rtnl_rule_get_src(r);
+    if (!src || nl_addr_get_prefixlen(src) == 0) continue;
+    out.push_back({format_ip(src, rtnl_rule_get_family(r), nl_addr_get_prefixlen(src)),
+                   rtnl_rule_get_table(r), rtnl_rule_get_prio(r)});
   }
   return out;
 }

@@ -123,6 +123,12 @@ struct Route {
   uint32_t metric = 0;  // 0: kernel default (IPv6 uses 1024)
   uint32_t table = kMainTable;
   uint8_t protocol = kProtoBoot;
+  // The gateway is on-link on `dev` even though no address of `dev` covers it (`ip route
+  // ... onlink`), e.g. a link-local next hop on an address-less veth.
+  bool onlink = false;
+  // The preferred source address for traffic the route carries (`ip route ... src`); empty:
+  // the kernel picks one from the output link.
+  std::string src;
   bool operator==(const Route&) const = default;
 };
 
@@ -132,5 +138,22 @@ bool del_route(NetlinkSocket& sk, const Route& route);
 // Unicast routes of `table`; family is AF_INET, AF_INET6 or AF_UNSPEC (both). Reports the
 // first next hop of a multipath route. The kernel's IPv6 metric (1024) is reported as is.
 std::vector<Route> list_routes(NetlinkSocket& sk, int family, uint32_t table = kMainTable);
+
+// A policy-routing rule "from <src> lookup <table>" at `priority` (`ip rule`). Only the
+// source selector is supported: that is what source-based policy routing needs.
+struct Rule {
+  std::string src;  // CIDR, e.g. "10.1.2.3/32"; its family is the rule's family
+  uint32_t table = 0;
+  uint32_t priority = 0;
+  bool operator==(const Rule&) const = default;
+};
+
+// Adds the rule; an identical rule already present fails with EEXIST.
+void add_rule(NetlinkSocket& sk, const Rule& rule);
+// Deletes a rule matching src, table and priority. Returns false if none matched.
+bool del_rule(NetlinkSocket& sk, const Rule& rule);
+// Every "from <src> lookup <table>" rule of `family` (AF_INET, AF_INET6 or AF_UNSPEC) that has
+// a source selector; rules without one (the kernel's local/main/default) are left out.
+std::vector<Rule> list_rules(NetlinkSocket& sk, int family);
 
 }  // namespace net

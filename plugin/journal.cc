@@ -125,6 +125,7 @@ json to_json(const JournalRecord& r) {
             {"state", state_name(r.state)},
             {"attachments", atts}};
   if (!r.result.is_null()) j["result"] = r.result;
+  if (!r.coordination.is_null()) j["coordination"] = r.coordination;
   if (r.state == JournalState::kDeleted) {
     j["deletedAt"] = r.deleted_at;
     j["abandoned"] = r.abandoned;
@@ -153,6 +154,7 @@ JournalRecord journal_from_json(const json& j) {
   if (!atts.is_array()) throw std::runtime_error("\"attachments\" is not a list");
   for (const auto& a : atts) r.attachments.push_back(attachment_from_json(a));
   if (auto it = j.find("result"); it != j.end()) r.result = *it;
+  if (auto it = j.find("coordination"); it != j.end()) r.coordination = *it;
   r.deleted_at = j.value("deletedAt", int64_t{0});
   r.abandoned = j.value("abandoned", std::vector<std::string>{});
   return r;

@@ -61,6 +61,10 @@ struct JournalRecord {
   JournalState state = JournalState::kAdding;
   std::vector<JournalAttachment> attachments;
   nlohmann::json result;  // the result returned to the runtime, set when kComplete
+  // Optional (format 2 readers ignore its absence): what the coordination stage did to the pod
+  // and the node, owned by plugin/coordination.h; null when it did nothing. Written before
+  // the stage changes anything, and cleared once undone.
+  nlohmann::json coordination;
   // kDeleted only: when the DEL finished (seconds since the epoch), and what it could not
   // undo because the stored attachment could no longer be run or parsed (one line each,
   // naming the network). Nothing in it is owed: it is kept for the operator.

@@ -183,6 +183,8 @@ const std::map<std::string, Handler>& handlers() {
       {"apiTimeout", [](M& m, const Json& v) { m.api_timeout = as_seconds("apiTimeout", v); }},
       {"statusPolicy",
        [](M& m, const Json& v) { m.status_policy = as_status_policy("statusPolicy", v); }},
+      {"coordination",
+       [](M& m, const Json& v) { m.coordination = parse_coordination(v, "cnimux config"); }},
       {"runtimeConfig",
        [](M& m, const Json& v) { m.runtime_config = as_object("runtimeConfig", v); }},
   };

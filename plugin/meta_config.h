@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "plugin/coordination_config.h"
+
 namespace plugin {
 
 // What a failed network-status PATCH does to the ADD (the status writer reads it).
@@ -51,6 +53,8 @@ struct MetaConfig {
   // Reference plugin types ("macvlan", ...) whose in-tree implementation runs in-process in
   // their place (delegates/registry.h); each must have one.
   std::vector<std::string> in_tree;
+  // The node's default `coordination` settings (docs/coordination.md); networks override them.
+  CoordinationSettings coordination;
   // The runtime's runtimeConfig (null when absent); it goes to the cluster network only.
   nlohmann::json runtime_config;
 };

@@ -19,8 +19,10 @@
 #include "ipam/config.h"
 #include "ipam/store.h"
 #include "net/netns.h"
+#include "plugin/coordination.h"
 #include "plugin/default_route.h"
 #include "plugin/interrupt.h"
+#include "plugin/meta_config.h"
 #include "plugin/network_status.h"
 #include "plugin/session.h"
 
@@ -71,6 +73,15 @@ std::string netns_for_del(const std::string& path) {
 // kPending, so the record always says what is owed.
 UndoOutcome undo_attachments(Session& s, JournalRecord& rec, const std::string& netns_path) {
   UndoOutcome out;
+  // Coordination ran last, after every delegate: it is undone first.
+  if (!rec.coordination.is_null()) {
+    try {
+      undo_coordination(rec, netns_path);
+      out.undone.push_back("coordination");
+    } catch (const cni::Error& e) {
+      out.failures.push_back(e);
+    }
+  }
   const std::string netns = netns_for_del(netns_path);
   for (auto it = rec.attachments.rbegin(); it != rec.attachments.rend(); ++it) {
     if (it->state == AttachmentState::kPending) continue;
@@ -192,6 +203,7 @@ void publish_status(Session& s, const JournalRecord& rec) {
   for (const auto& a : rec.attachments) {
     entries.push_back(network_status_entry(a.planned, cni::Result::from_json(a.result, "")));
   }
+  if (json veth = coordination_status_entry(rec); !veth.is_null()) entries.push_back(veth);
   spdlog::info("network-status of {}/{}: {}", rec.pod_namespace, rec.pod_name, entries.dump());
   if (rec.pod_namespace.empty() || rec.pod_name.empty()) return;
   KubeClient* kube = s.kube();
@@ -257,6 +269,11 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
     AddRollback rollback(s, rec, rollback_report);
     run_attachments(s, rec);
     apply_default_route(rec);
+    const bool runtime_mac =
+        s.config().runtime_config.contains("mac") || s.invocation().args.get("MAC").has_value();
+    coordinate(
+        s.config().coordination, rec, [&](const JournalRecord& r) { s.journal().save(r); },
+        runtime_mac);
     publish_status(s, rec);
     rec.state = JournalState::kComplete;
     rec.result = rec.attachments.front().result;
@@ -344,6 +361,7 @@ std::optional<JournalRecord> record_for_del(Session& s) {
   }
   JournalRecord rec = new_record(s, pod, rebuild_plan(s, pod, corrupt.has_value()));
   for (auto& a : rec.attachments) a.state = AttachmentState::kStarted;  // DEL them all
+  rec.coordination = coordination_for_rebuilt_record(inv.container_id);
   return rec;
 }
 
@@ -390,6 +408,7 @@ void MetaPlugin::check(const cni::Request& req) {
       throw cni::Error(e.code(), describe(a.planned) + ": " + e.msg(), e.details());
     }
   }
+  check_coordination(*rec);
 }
 
 void MetaPlugin::status(const cni::Request& req) {

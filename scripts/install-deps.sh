@@ -12,7 +12,7 @@ build_pkgs=(
   libcurl4-openssl-dev libsqlite3-dev libyaml-cpp-dev
 )
 # Real parts the tests and the demo drive: kernel tools, reference plugins, TLS for the fake API.
-runtime_pkgs=(python3 iproute2 containernetworking-plugins openssl sqlite3 procps util-linux)
+runtime_pkgs=(python3 iproute2 containernetworking-plugins openssl sqlite3 procps util-linux iputils-ping iptables)
 # The etcd IPAM store's tests start a real etcd on loopback ports.
 store_pkgs=(etcd-server)
 # The real runtimes of test/e2e/runtimes: containerd through CRI (python3 gRPC client) and podman.

@@ -138,10 +138,11 @@ TEST_F(NetlinkTest, AddressesAndRoutesReadBackExactly) {
   add_route(*pod_sk_, Route{"0.0.0.0/0", "10.99.0.1", eth});
   add_route(*pod_sk_, Route{"::/0", "fd00:99::1", eth});
   add_route(*pod_sk_, Route{"fd00:98::/64", "", eth, 0, 254, 4});
-  EXPECT_THAT(list_routes(*pod_sk_, AF_INET),
-              UnorderedElementsAre(Route{"0.0.0.0/0", "10.99.0.1", eth, 0},
-                                   Route{"10.98.0.0/16", "10.99.0.1", eth, 50},
-                                   Route{"10.99.0.0/24", "", eth, 0, 254, kProtoKernel}));
+  EXPECT_THAT(
+      list_routes(*pod_sk_, AF_INET),
+      UnorderedElementsAre(
+          Route{"0.0.0.0/0", "10.99.0.1", eth, 0}, Route{"10.98.0.0/16", "10.99.0.1", eth, 50},
+          Route{"10.99.0.0/24", "", eth, 0, 254, kProtoKernel, false, "10.99.0.2"}));
   EXPECT_THAT(list_routes(*pod_sk_, AF_INET6),
               UnorderedElementsAre(Route{"::/0", "fd00:99::1", eth, 1024},
                                    Route{"fd00:98::/64", "", eth, 1024, 254, 4},
@@ -155,6 +156,49 @@ TEST_F(NetlinkTest, AddressesAndRoutesReadBackExactly) {
   EXPECT_TRUE(del_address(*pod_sk_, eth, "fd00:99::2/64"));
   EXPECT_FALSE(del_address(*pod_sk_, eth, "fd00:99::2/64"));
   EXPECT_EQ(list_addresses(*pod_sk_, eth), (std::vector<std::string>{"10.99.0.2/24"}));
+}
+
+TEST_F(NetlinkTest, OnlinkSourceAndTableRoutesReadBack) {
+  std::string eth = name("e0");
+  prepare_pod_link(host_sk_, *pod_sk_, *netns_, host_, peer_, eth);
+  add_address(*pod_sk_, eth, "10.99.0.2/24");
+  // A gateway no address of the link covers: refused without onlink, accepted with it.
+  Route via{"10.96.0.0/16", "169.254.1.1", eth};
+  EXPECT_THROW(add_route(*pod_sk_, via), NetlinkError);
+  via.onlink = true;
+  via.src = "10.99.0.2";
+  add_route(*pod_sk_, via);
+  Route in_table{"0.0.0.0/0", "10.99.0.1", eth, 0, 101};
+  add_route(*pod_sk_, in_table);
+  EXPECT_THAT(list_routes(*pod_sk_, AF_INET, 101), UnorderedElementsAre(in_table));
+  auto main_routes = list_routes(*pod_sk_, AF_INET);
+  EXPECT_NE(std::find(main_routes.begin(), main_routes.end(), via), main_routes.end());
+  EXPECT_EQ(ns_->exec("ip route show 10.96.0.0/16 | grep -q \"onlink\""), 0);
+  EXPECT_TRUE(del_route(*pod_sk_, via));
+  EXPECT_TRUE(del_route(*pod_sk_, in_table));
+  EXPECT_TRUE(list_routes(*pod_sk_, AF_INET, 101).empty());
+}
+
+TEST_F(NetlinkTest, SourceRulesAddListDelete) {
+  Rule v4{"10.99.0.2/32", 101, 1001};
+  Rule v6{"fd00:99::2/128", 102, 1002};
+  add_rule(*pod_sk_, v4);
+  add_rule(*pod_sk_, v6);
+  try {
+    add_rule(*pod_sk_, v4);
+    ADD_FAILURE() << "a second identical rule was accepted";
+  } catch (const NetlinkError& e) {
+    EXPECT_EQ(e.sys_errno(), EEXIST);
+    EXPECT_THAT(e.msg(), HasSubstr("rule from 10.99.0.2/32 lookup 101"));
+  }
+  EXPECT_THAT(list_rules(*pod_sk_, AF_UNSPEC), UnorderedElementsAre(v4, v6));
+  EXPECT_THAT(list_rules(*pod_sk_, AF_INET), UnorderedElementsAre(v4));
+  EXPECT_EQ(ns_->exec("ip rule | grep -q \"1001:.*from 10.99.0.2 lookup 101\""), 0);
+  EXPECT_TRUE(del_rule(*pod_sk_, v4));
+  EXPECT_FALSE(del_rule(*pod_sk_, v4));
+  EXPECT_TRUE(del_rule(*pod_sk_, v6));
+  EXPECT_TRUE(list_rules(*pod_sk_, AF_UNSPEC).empty());
+  EXPECT_THROW(add_rule(*pod_sk_, Rule{"10.99.0.2", 101, 1}), Error);  // no prefix
 }
 
 TEST_F(NetlinkTest, LinkScopeAddressesOnlyOnRequest) {
