@@ -12,11 +12,13 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "test/bench/meta/background_load.h"
 #include "test/bench/meta/bench_node.h"
 #include "test/bench/meta/timed_run.h"
 
@@ -38,6 +40,11 @@ struct Options {
   int warmup = 5;
   int rss_runs = 10;
   int version_runs = 50;
+  // The second column: every sample is taken again at SCHED_FIFO with this priority (0: no
+  // such column). The headline is normal priority, as runtimes run plugins.
+  int rt_priority = 10;
+  bool loaded = false;  // run under BackgroundLoad
+  bool memory = true;   // the peak RSS and VERSION table
 };
 
 struct Attachment {
@@ -81,11 +88,11 @@ class Scenario {
 
   // ADD then DEL of every attachment by calling the plugins directly, as a runtime calling
   // them one after another would (DEL newest first, each with its prevResult).
-  void run_direct(const std::string& cid, Samples* s) const {
+  void run_direct(const std::string& cid, Samples* s, int rt = 0) const {
     double add_ms = 0, del_ms = 0, add_cpu = 0, del_cpu = 0;
     std::vector<json> results;
     for (const auto& a : attachments_) {
-      Measurement m = checked("direct ADD " + a.ifname, direct(a, "ADD", cid, a.conf));
+      Measurement m = checked("direct ADD " + a.ifname, direct(a, "ADD", cid, a.conf, rt));
       add_ms += m.wall_ms;
       add_cpu += m.cpu_ms;
       results.push_back(json::parse(m.out));
@@ -94,7 +101,7 @@ class Scenario {
       json conf = attachments_[i].conf;
       conf["prevResult"] = results[i];
       const Attachment& a = attachments_[i];
-      Measurement m = checked("direct DEL " + a.ifname, direct(a, "DEL", cid, conf));
+      Measurement m = checked("direct DEL " + a.ifname, direct(a, "DEL", cid, conf, rt));
       del_ms += m.wall_ms;
       del_cpu += m.cpu_ms;
     }
@@ -102,12 +109,13 @@ class Scenario {
   }
 
   // ADD then DEL through cnimux. Returns the bigger of the two wait4 ru_maxrss figures.
-  long run_cnimux(const std::string& cid, Samples* s, long* own_peak_kb = nullptr) const {
+  long run_cnimux(const std::string& cid, Samples* s, long* own_peak_kb = nullptr,
+                  int rt = 0) const {
     const bool trace = own_peak_kb != nullptr;
     json conf = node_.meta_conf(annotations_);
-    Measurement add = checked("cnimux ADD", cnimux("ADD", cid, conf), trace);
+    Measurement add = checked("cnimux ADD", cnimux("ADD", cid, conf, rt), trace);
     conf["prevResult"] = json::parse(add.out);
-    Measurement del = checked("cnimux DEL", cnimux("DEL", cid, conf), trace);
+    Measurement del = checked("cnimux DEL", cnimux("DEL", cid, conf, rt), trace);
     if (s) s->push(add.wall_ms, del.wall_ms, add.cpu_ms, del.cpu_ms);
     if (trace) *own_peak_kb = std::max({*own_peak_kb, add.own_peak_rss_kb, del.own_peak_rss_kb});
     return std::max(add.reaped_maxrss_kb, del.reaped_maxrss_kb);
@@ -125,12 +133,13 @@ class Scenario {
 
  private:
   Invocation direct(const Attachment& a, const std::string& verb, const std::string& cid,
-                    const json& conf) const {
+                    const json& conf, int rt = 0) const {
     return {node_.bin(conf.at("type").get<std::string>()), node_.env(verb, cid, a.ifname),
-            conf.dump()};
+            conf.dump(), rt};
   }
-  Invocation cnimux(const std::string& verb, const std::string& cid, const json& conf) const {
-    return {node_.bin("cnimux"), node_.env(verb, cid, "eth0"), conf.dump()};
+  Invocation cnimux(const std::string& verb, const std::string& cid, const json& conf,
+                    int rt = 0) const {
+    return {node_.bin("cnimux"), node_.env(verb, cid, "eth0"), conf.dump(), rt};
   }
 
   std::string label_;
@@ -141,7 +150,8 @@ class Scenario {
 
 struct ScenarioResult {
   std::string label;
-  Samples direct, cnimux;
+  Samples direct, cnimux;        // normal priority: the headline
+  Samples direct_rt, cnimux_rt;  // SCHED_FIFO, when Options::rt_priority > 0
   long reaped_maxrss_kb = 0;
 };
 
@@ -164,6 +174,11 @@ ScenarioResult measure(const Scenario& sc, const Options& o) {
     } else {
       meta();
       direct();
+    }
+    if (o.rt_priority > 0) {
+      // The same pair again at real-time priority, for the second column.
+      sc.run_cnimux("bench-cr" + n, keep ? &r.cnimux_rt : nullptr, nullptr, o.rt_priority);
+      sc.run_direct("bench-dr" + n, keep ? &r.direct_rt : nullptr, o.rt_priority);
     }
   }
   return r;
@@ -225,9 +240,10 @@ struct Report {
   long own_peak_kb = 0, bridge_peak_kb = 0;
   double version_cnimux_ms = 0, version_bridge_ms = 0;
   std::string load_before, load_after;
+  std::string background;  // what BackgroundLoad ran, or "" on a quiet machine
 };
 
-void print_rows(const ScenarioResult& r) {
+void print_rows(const ScenarioResult& r, bool rt, bool judged) {
   for (const char* verb : {"ADD", "DEL"}) {
     const bool add = verb[0] == 'A';
     const auto& d = add ? r.direct.add : r.direct.del;
@@ -235,26 +251,44 @@ void print_rows(const ScenarioResult& r) {
     const double cpu = median(add ? r.cnimux.add_cpu : r.cnimux.del_cpu) -
                        median(add ? r.direct.add_cpu : r.direct.del_cpu);
     const double over = median(c) - median(d), over90 = p90(c) - p90(d);
+    std::string rt_cell;
+    if (rt) {
+      const auto& drt = add ? r.direct_rt.add : r.direct_rt.del;
+      const auto& crt = add ? r.cnimux_rt.add : r.cnimux_rt.del;
+      rt_cell = " " + fmt(median(crt) - median(drt), "%+.2f") + " |";
+    }
     std::cout << "| " << r.label << " | " << verb << " | " << fmt(median(d)) << " / " << fmt(p90(d))
               << " | " << fmt(median(c)) << " / " << fmt(p90(c)) << " | " << fmt(over, "%+.2f")
               << " / " << fmt(over90, "%+.2f") << " | " << fmt(median(c) / median(d), "%.2f")
-              << " | " << fmt(cpu, "%+.2f") << " | " << (over < 2.0 ? "met" : "**missed**")
+              << " | " << fmt(cpu, "%+.2f") << " |" << rt_cell << " "
+              << (!judged      ? "not judged"
+                  : over < 2.0 ? "met"
+                               : "**missed**")
               << " |\n";
   }
 }
 
 void print_report(const Options& o, const Report& rep) {
+  const bool rt = o.rt_priority > 0;
+  const std::string rt_name = "SCHED_FIFO " + std::to_string(o.rt_priority);
   std::cout << "Machine: " << machine() << "; load average " << rep.load_before << " before, "
-            << rep.load_after << " after; " << scheduling() << "; build type "
+            << rep.load_after << " after; "
+            << (rep.background.empty() ? "no background load of ours"
+                                       : "background load: " + rep.background)
+            << "; plugins run at normal priority (" << scheduling() << ")"
+            << (rt ? ", and again at " + rt_name + " for the last column" : "") << "; build type "
             << CNIMUX_BENCH_BUILD_TYPE << ".\n"
             << o.iterations << " ADD+DEL iterations per pod and side after " << o.warmup
             << " warm-up iterations, direct and cnimux interleaved. Times in ms, median / p90; "
                "overhead = cnimux − direct; ratio = cnimux / direct (medians); CPU = median "
-               "user+system CPU of the whole process tree, cnimux − direct. Target: overhead "
-               "< 2 ms.\n\n"
-            << "| pod | verb | direct | cnimux | overhead | ratio | CPU overhead | target |\n"
-            << "|---|---|---:|---:|---:|---:|---:|---|\n";
-  for (const auto& r : rep.results) print_rows(r);
+               "user+system CPU of the whole process tree, cnimux − direct. Target (normal "
+               "priority): overhead < 2 ms.\n\n"
+            << "| pod | verb | direct | cnimux | overhead | ratio | CPU overhead |"
+            << (rt ? " overhead at real-time priority (" + rt_name + ", not the headline) |" : "")
+            << " target |\n"
+            << "|---|---|---:|---:|---:|---:|---:|" << (rt ? "---:|" : "") << "---|\n";
+  for (const auto& r : rep.results) print_rows(r, rt, !o.loaded);
+  if (!o.memory) return;
   long reaped = 0;
   for (const auto& r : rep.results) reaped = std::max(reaped, r.reaped_maxrss_kb);
   const std::string runs = std::to_string(o.version_runs);
@@ -285,9 +319,21 @@ int run(const Options& o) {
                          networks);
   Report rep;
   rep.load_before = load_average();
-  for (const auto& sc : scenarios) {
-    std::cerr << "bench-meta: " << sc.label() << " ...\n";
-    rep.results.push_back(measure(sc, o));
+  {
+    std::optional<BackgroundLoad> load;
+    if (o.loaded) {
+      load.emplace(std::thread::hardware_concurrency(), node.dir(), 3600);
+      rep.background = load->describe();
+    }
+    for (const auto& sc : scenarios) {
+      std::cerr << "bench-meta: " << sc.label() << (o.loaded ? " (loaded)" : "") << " ...\n";
+      rep.results.push_back(measure(sc, o));
+    }
+  }
+  if (!o.memory) {
+    rep.load_after = load_average();
+    print_report(o, rep);
+    return 0;
   }
   std::cerr << "bench-meta: peak RSS and VERSION ...\n";
   for (int i = 0; i < o.rss_runs; ++i) {
@@ -320,6 +366,12 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--version-runs", o.version_runs, "VERSION calls per binary")
       ->check(CLI::PositiveNumber);
+  app.add_option("--rt-priority", o.rt_priority,
+                 "also measure at SCHED_FIFO with this priority (0: do not)")
+      ->check(CLI::Range(0, 99));
+  app.add_flag("--loaded", o.loaded,
+               "run under a background CPU + fsync load of the machine's size");
+  app.add_flag("!--no-memory", o.memory, "skip the peak RSS and VERSION table");
   CLI11_PARSE(app, argc, argv);
   struct sigaction sa {};
   sa.sa_handler = [](int) { bench::g_stop = true; };

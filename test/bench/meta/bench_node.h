@@ -18,6 +18,7 @@ class BenchNode {
   BenchNode& operator=(const BenchNode&) = delete;
 
   std::string bin(const std::string& type) const { return dir_ + "/bin/" + type; }
+  const std::string& dir() const { return dir_; }  // the node's private scratch directory
   const std::string& netns_path() const { return netns_path_; }
 
   // The plugin object of the cluster network (bridge + cnimux-ipam) and of NAD mv1/mv2

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -69,6 +70,11 @@ struct Pipe {
   ::dup2(in.r, 0);
   ::dup2(out.w, 1);
   ::dup2(err.w, 2);
+  if (inv.rt_priority > 0) {
+    sched_param p{};
+    p.sched_priority = inv.rt_priority;
+    if (::sched_setscheduler(0, SCHED_FIFO, &p) != 0) ::_exit(126);
+  }
   if (traced) ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
   char* argv[] = {const_cast<char*>(inv.binary.c_str()), nullptr};
   ::execve(inv.binary.c_str(), argv, envp);

@@ -11,6 +11,9 @@ struct Invocation {
   std::string binary;
   std::vector<std::string> env;  // "KEY=value", the whole environment of the process
   std::string stdin_bytes;
+  // > 0: the process (and so every plugin it starts) runs at SCHED_FIFO with this priority,
+  // set in the child before exec; 0: the caller's scheduling, as a runtime runs plugins.
+  int rt_priority = 0;
 };
 
 struct Measurement {
