@@ -1,5 +1,5 @@
 // The VERSION answer cache: a JSON file {"version":1,"plugins":{path:{size,mtimeNs,inode,
-// supportedVersions}}}, read once and rewritten atomically on every new probe.
+// supportedVersions}}}, read once and rewritten atomically (not flushed) on every new probe.
 #include "cni/version_cache.h"
 
 #include <fcntl.h>
@@ -136,7 +136,10 @@ void VersionCache::write_file(const Entries& entries) const {
 
   const std::filesystem::path dir = std::filesystem::path(file_).parent_path();
   if (!dir.empty() && !std::filesystem::exists(dir)) ensure_private_dir(dir.string(), kIoFailure);
-  write_state_file(file_, temp_name(file_), data, /*durable=*/true);
+  // Atomic but not flushed: the cache can always be rebuilt by probing again, and a file a
+  // power loss tore is read as corrupt and ignored, so a flush would only cost two disk
+  // syncs on the call that first meets a plugin.
+  write_state_file(file_, temp_name(file_), data, /*durable=*/false);
 }
 
 }  // namespace cni

@@ -24,8 +24,9 @@ struct BinaryId {
 };
 
 // Thread-safe. The file is read once, on first lookup; every store() merges this process's
-// entries into what the file holds now and rewrites it atomically (temp, fsync, rename,
-// 0600), so concurrent processes lose at most each other's newest entry (last writer wins).
+// entries into what the file holds now and rewrites it atomically (temp, rename, 0600; no
+// fsync: it is rebuilt by probing), so concurrent processes lose at most each other's newest
+// entry (last writer wins).
 // A corrupt or unreadable file is ignored and rewritten. Storage errors are logged, never
 // thrown: the cache only saves time.
 class VersionCache {
