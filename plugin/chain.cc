@@ -93,7 +93,9 @@ std::string plugin_stdin(json plugin, const std::string& version, const json& pr
   return plugin.dump();
 }
 
-struct ParsedList {
+}  // namespace
+
+struct ChainRunner::ParsedList {
   std::string version;
   json name;
   std::vector<json> plugins;
@@ -101,16 +103,7 @@ struct ParsedList {
   bool disable_gc = false;
 };
 
-ParsedList parse_list(const std::string& conflist) {
-  cni::NetConfList list = cni::NetConfList::parse(conflist);
-  ParsedList p;
-  p.version = list.cni_version;
-  p.name = list.raw.value("name", json());
-  p.plugins = list.plugins;
-  p.disable_check = list.raw.value("disableCheck", false);
-  p.disable_gc = list.raw.value("disableGC", false);
-  return p;
-}
+namespace {
 
 std::string type_of(const json& plugin) {
   return plugin.value("type", std::string());
@@ -152,8 +145,28 @@ std::string forwarded_cni_args(const cni::CniArgs& runtime_args, bool cluster_ne
   return out.encode();
 }
 
+ChainRunner::ParsedList ChainRunner::parse_list(const std::string& conflist) {
+  cni::NetConfList list = cni::NetConfList::parse(conflist);
+  ChainRunner::ParsedList p;
+  p.version = list.cni_version;
+  p.name = list.raw.value("name", json());
+  p.plugins = list.plugins;
+  p.disable_check = list.raw.value("disableCheck", false);
+  p.disable_gc = list.raw.value("disableGC", false);
+  return p;
+}
+
+const ChainRunner::ParsedList& ChainRunner::parsed(const std::string& conflist) {
+  auto it = parsed_.find(conflist);
+  if (it == parsed_.end()) {
+    // A list that does not parse throws here and is not remembered.
+    it = parsed_.emplace(conflist, std::make_shared<const ParsedList>(parse_list(conflist))).first;
+  }
+  return *it->second;
+}
+
 cni::Result ChainRunner::add(const std::string& conflist, const ChainContext& ctx) {
-  ParsedList list = parse_list(conflist);
+  const ParsedList& list = parsed(conflist);
   json prev;  // null for the first plugin
   std::string prev_version;
   for (const json& plugin : list.plugins) {
@@ -209,7 +222,7 @@ bool interface_absent(const ChainContext& ctx) {
 }  // namespace
 
 void ChainRunner::validate(const std::string& conflist, const ChainContext& ctx) {
-  ParsedList list = parse_list(conflist);
+  const ParsedList& list = parsed(conflist);
   cni::validate_network_name(list.name.is_string() ? list.name.get<std::string>()
                                                    : list.name.dump());
   for (const json& plugin : list.plugins) {

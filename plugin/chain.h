@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -86,7 +88,14 @@ class ChainRunner {
                          const nlohmann::json& prev_result, const std::string& version,
                          std::string& how);
 
+  // The conflist parsed once per runner: planning validates each attachment's list and ADD
+  // runs the same bytes moments later.
+  struct ParsedList;
+  static ParsedList parse_list(const std::string& conflist);  // throws Error(kInvalidConfig)
+  const ParsedList& parsed(const std::string& conflist);
+
   cni::DelegateResolver& resolver_;
+  std::map<std::string, std::shared_ptr<const ParsedList>> parsed_;
 };
 
 }  // namespace plugin
