@@ -120,8 +120,10 @@ done
 exec 1>&3 3>&-
 cat "$TABLE"
 if [[ "$KEEP" == --write-docs ]]; then
+  BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")
+  BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}  # CMakeLists.txt's default
   "$ROOT/scripts/write_doc_section.py" "$ROOT/docs/performance.md" profile-bench \
     scripts/bench_profile.sh "Measured $(date -u +%Y-%m-%d) by \`scripts/bench_profile.sh\` \
-(which \`make bench\` runs) on the $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt") build; instructions and system calls do not depend on the machine's load." "$TABLE"
+(which \`make bench\` runs) on the $BUILD_TYPE build; instructions and system calls do not depend on the machine's load." "$TABLE"
 fi
 [[ "$KEEP" == --keep ]] && echo "(files kept in $DIR)" >&2 || true
