@@ -177,8 +177,19 @@ ScenarioResult measure(const Scenario& sc, const Options& o) {
     }
     if (o.rt_priority > 0) {
       // The same pair again at real-time priority, for the second column.
-      sc.run_cnimux("bench-cr" + n, keep ? &r.cnimux_rt : nullptr, nullptr, o.rt_priority);
-      sc.run_direct("bench-dr" + n, keep ? &r.direct_rt : nullptr, o.rt_priority);
+      auto direct_rt = [&] {
+        sc.run_direct("bench-dr" + n, keep ? &r.direct_rt : nullptr, o.rt_priority);
+      };
+      auto meta_rt = [&] {
+        sc.run_cnimux("bench-cr" + n, keep ? &r.cnimux_rt : nullptr, nullptr, o.rt_priority);
+      };
+      if (i % 2) {
+        direct_rt();
+        meta_rt();
+      } else {
+        meta_rt();
+        direct_rt();
+      }
     }
   }
   return r;
