@@ -38,7 +38,7 @@ BackgroundLoad::BackgroundLoad(unsigned cpus, const std::string& dir, unsigned m
     for (unsigned i = 0; i < cpus; ++i) spawn(false, max_seconds);
     spawn(true, max_seconds);
   } catch (...) {
-    this->~BackgroundLoad();
+    stop();
     throw;
   }
 }
@@ -58,6 +58,10 @@ void BackgroundLoad::spawn(bool writer, unsigned max_seconds) {
 }
 
 BackgroundLoad::~BackgroundLoad() {
+  stop();
+}
+
+void BackgroundLoad::stop() noexcept {
   for (pid_t p : pids_) ::kill(p, SIGKILL);
   for (pid_t p : pids_) ::waitpid(p, nullptr, 0);
   pids_.clear();

@@ -23,6 +23,7 @@ class BackgroundLoad {
 
  private:
   void spawn(bool writer, unsigned max_seconds);
+  void stop() noexcept;
 
   std::vector<pid_t> pids_;
   std::string file_;
