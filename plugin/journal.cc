@@ -133,90 +133,6 @@ json to_json(const JournalRecord& r) {
   return j;
 }
 
-namespace {
-
-// The text of a JSON string, escaped exactly as nlohmann::json::dump() escapes it.
-void append_string(std::string& out, const std::string& s) {
-  out += json(s).dump();
-}
-
-void append_strings(std::string& out, const std::vector<std::string>& v) {
-  out += '[';
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ',';
-    append_string(out, v[i]);
-  }
-  out += ']';
-}
-
-void append_field(std::string& out, const char* key, const std::string& value) {
-  out += '"';
-  out += key;
-  out += "\":";
-  append_string(out, value);
-  out += ',';
-}
-
-void append_attachment(std::string& out, const JournalAttachment& a) {
-  const PlannedAttachment& p = a.planned;
-  out += "{\"clusterNetwork\":";
-  out += p.cluster_network ? "true" : "false";
-  out += ',';
-  append_field(out, "conflist", p.conflist);
-  out += "\"defaultRoute\":";
-  out += p.default_route ? "true" : "false";
-  out += ',';
-  append_field(out, "deviceID", p.device_id);
-  out += "\"gateways\":";
-  append_strings(out, p.gateways);
-  out += ',';
-  append_field(out, "ifname", p.ifname);
-  append_field(out, "network", p.network);
-  if (!a.result.is_null()) out += "\"result\":" + a.result.dump() + ",";
-  out += "\"state\":\"";
-  out += state_name(a.state);
-  out += "\"}";
-}
-
-}  // namespace
-
-// Writes the text straight from the record, keys in dump()'s (sorted) order: building the
-// json tree first cost a third of an ADD's instructions (docs/performance.md).
-std::string encode(const JournalRecord& r) {
-  std::string out;
-  out.reserve(1024);
-  out += '{';
-  const bool deleted = r.state == JournalState::kDeleted;
-  if (deleted) {
-    out += "\"abandoned\":";
-    append_strings(out, r.abandoned);
-    out += ',';
-  }
-  out += "\"attachments\":[";
-  for (size_t i = 0; i < r.attachments.size(); ++i) {
-    if (i) out += ',';
-    append_attachment(out, r.attachments[i]);
-  }
-  out += "],";
-  append_field(out, "cniVersion", r.cni_version);
-  append_field(out, "containerID", r.container_id);
-  if (!r.coordination.is_null()) out += "\"coordination\":" + r.coordination.dump() + ",";
-  if (deleted) out += "\"deletedAt\":" + std::to_string(r.deleted_at) + ",";
-  append_field(out, "ifname", r.ifname);
-  append_field(out, "netns", r.netns);
-  out += "\"pod\":{";
-  append_field(out, "name", r.pod_name);
-  append_field(out, "namespace", r.pod_namespace);
-  out += "\"uid\":";
-  append_string(out, r.pod_uid);
-  out += "},";
-  if (!r.result.is_null()) out += "\"result\":" + r.result.dump() + ",";
-  out += "\"state\":\"";
-  out += state_name(r.state);
-  out += "\",\"version\":" + std::to_string(r.format_version) + "}";
-  return out;
-}
-
 JournalRecord journal_from_json(const json& j) {
   if (!j.is_object()) throw std::runtime_error("not a JSON object");
   JournalRecord r;
@@ -287,7 +203,8 @@ void Journal::save(const JournalRecord& record, Sync sync) const {
   ensure_usable();
   const std::string& cid = record.container_id;
   try {
-    cni::write_state_file(path_for(cid), temp_path(cid), encode(record), sync == Sync::kDurable);
+    cni::write_state_file(path_for(cid), temp_path(cid), to_json(record).dump(),
+                          sync == Sync::kDurable);
   } catch (const cni::Error& e) {
     throw cni::Error(e.code(), "journal: " + e.msg());
   }

@@ -177,8 +177,6 @@ class Journal {
 const char* state_name(AttachmentState state);
 
 nlohmann::json to_json(const JournalRecord& record);
-// The file's text: exactly to_json(record).dump(), written without building the tree.
-std::string encode(const JournalRecord& record);
 JournalRecord journal_from_json(const nlohmann::json& j);  // throws std::exception on bad shape
 
 }  // namespace plugin
