@@ -41,9 +41,12 @@ PodView view_of(const plugin::JournalRecord& rec) {
   v.abandoned = rec.abandoned;
   v.deleted_at = rec.deleted_at;
   for (const auto& a : rec.attachments) {
-    PodInterface i{
-        a.planned.ifname,          a.planned.network,      config_name(a.planned.conflist),
-        plugin::state_name(a.state), addresses_of(a.result), a.planned.conflist};
+    PodInterface i{a.planned.ifname,
+                   a.planned.network,
+                   config_name(a.planned.conflist),
+                   plugin::state_name(a.state),
+                   addresses_of(a.result),
+                   a.planned.conflist};
     if (a.state != AttachmentState::kPending) {
       v.owed.push_back(a.planned.ifname + " (" + a.planned.network + ")");
     }

@@ -5,10 +5,9 @@
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cni/env.h"
 
@@ -19,9 +18,9 @@ struct DelegateRequest {
   std::string container_id;
   std::string netns;
   std::string ifname;
-  std::string cni_args;            // already encoded "K=V;K2=V2"
-  std::vector<std::string> path;   // CNI_PATH for the delegate (and where to find it)
-  std::string config;              // stdin bytes, passed exactly
+  std::string cni_args;           // already encoded "K=V;K2=V2"
+  std::vector<std::string> path;  // CNI_PATH for the delegate (and where to find it)
+  std::string config;             // stdin bytes, passed exactly
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
 };
 

@@ -2,11 +2,10 @@
 // from 0.1.0 to 1.1.0, following cni-spec.md.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace cni {
 
@@ -22,14 +21,14 @@ struct Interface {
 };
 
 struct IpConfig {
-  std::string address;            // CIDR, e.g. "10.1.0.5/24"
-  std::string gateway;            // may be empty
-  std::optional<int> interface;   // index into Result::interfaces
+  std::string address;           // CIDR, e.g. "10.1.0.5/24"
+  std::string gateway;           // may be empty
+  std::optional<int> interface;  // index into Result::interfaces
 };
 
 struct Route {
-  std::string dst;                // CIDR
-  std::string gw;                 // may be empty
+  std::string dst;  // CIDR
+  std::string gw;   // may be empty
   std::optional<int> mtu;
   std::optional<int> advmss;
   std::optional<int> priority;

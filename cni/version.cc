@@ -24,7 +24,8 @@ std::array<int, 3> parse_triplet(std::string_view v) {
     ++part;
     p = next;
     if (p == end) break;
-    if (*p != '.') throw Error(kIncompatibleVersion, "invalid cniVersion \"" + std::string(v) + "\"");
+    if (*p != '.')
+      throw Error(kIncompatibleVersion, "invalid cniVersion \"" + std::string(v) + "\"");
     ++p;
   }
   if (part != 3 || p != end) {
@@ -41,7 +42,9 @@ const std::vector<std::string>& supported_versions() {
   return kVersions;
 }
 
-const std::string& latest_version() { return supported_versions().back(); }
+const std::string& latest_version() {
+  return supported_versions().back();
+}
 
 int compare_versions(std::string_view a, std::string_view b) {
   auto x = parse_triplet(a);

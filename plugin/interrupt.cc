@@ -18,7 +18,7 @@ extern "C" void on_terminate(int sig) {
 }  // namespace
 
 InterruptGuard::InterruptGuard() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_terminate;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, &old_term_);
@@ -30,6 +30,8 @@ InterruptGuard::~InterruptGuard() {
   sigaction(SIGINT, &old_int_, nullptr);
 }
 
-int InterruptGuard::received() { return g_received.load(); }
+int InterruptGuard::received() {
+  return g_received.load();
+}
 
 }  // namespace plugin

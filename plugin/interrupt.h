@@ -17,8 +17,8 @@ class InterruptGuard {
   static int received();
 
  private:
-  struct sigaction old_term_{};
-  struct sigaction old_int_{};
+  struct sigaction old_term_ {};
+  struct sigaction old_int_ {};
 };
 
 }  // namespace plugin

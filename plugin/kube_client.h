@@ -3,10 +3,9 @@
 // tests substitute an in-memory one.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace plugin {
 

@@ -2,9 +2,8 @@
 // the shape Multus writes, built from the plan and each attachment's result.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "cni/result.h"
 #include "plugin/plan.h"

@@ -11,16 +11,15 @@
 #include <cctype>
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "ipam/store.h"
 #include "test/fakes/plugin_runner.h"
@@ -30,8 +29,12 @@ namespace cnimux_test {
 
 using nlohmann::json;
 
-inline std::string binary_dir() { return CNIMUX_BINARY_DIR; }
-inline std::string cnimux_binary() { return binary_dir() + "/plugin/cnimux"; }
+inline std::string binary_dir() {
+  return CNIMUX_BINARY_DIR;
+}
+inline std::string cnimux_binary() {
+  return binary_dir() + "/plugin/cnimux";
+}
 
 // The state letter of `pid` from /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0 when it is gone.
 inline char process_state(pid_t pid) {
@@ -46,7 +49,8 @@ inline bool process_alive(pid_t pid) {
   return st != 0 && st != 'Z' && st != 'X';
 }
 // Polls until `pid` is no longer alive or `limit` passes; true when it is gone.
-inline bool wait_process_gone(pid_t pid, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+inline bool wait_process_gone(pid_t pid,
+                              std::chrono::milliseconds limit = std::chrono::seconds(15)) {
   const auto until = std::chrono::steady_clock::now() + limit;
   while (process_alive(pid)) {
     if (std::chrono::steady_clock::now() >= until) return false;
@@ -82,7 +86,9 @@ class E2eNode {
  public:
   // `tag` (<= 3 chars) keeps the names of nodes in one test binary apart.
   explicit E2eNode(const std::string& tag = "n")
-      : prefix_(test_prefix() + tag), uplink_(prefix_ + "u"), uplink_peer_(prefix_ + "p"),
+      : prefix_(test_prefix() + tag),
+        uplink_(prefix_ + "u"),
+        uplink_peer_(prefix_ + "p"),
         bridge_(prefix_ + "br") {
     char tmpl[] = "/tmp/cnimux-e2e-XXXXXX";
     if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
@@ -93,10 +99,12 @@ class E2eNode {
     link_bin(binary_dir() + "/plugin/cnimux", "cnimux");
     link_bin(binary_dir() + "/ipam/cnimux-ipam", "cnimux-ipam");
     link_bin(binary_dir() + "/test/fakes/delegates/cnimux-fake-delegate", "cnimux-fake-delegate");
-    for (const char* p : {"bridge", "macvlan", "host-local", "loopback", "ptp", "tuning", "portmap"}) {
+    for (const char* p :
+         {"bridge", "macvlan", "host-local", "loopback", "ptp", "tuning", "portmap"}) {
       link_bin(std::string("/usr/lib/cni/") + p, p);
     }
-    run_shell("ip link delete " + uplink_ + " 2>/dev/null; ip link delete " + bridge_ + " 2>/dev/null");
+    run_shell("ip link delete " + uplink_ + " 2>/dev/null; ip link delete " + bridge_ +
+              " 2>/dev/null");
     if (run_shell("ip link add " + uplink_ + " type veth peer name " + uplink_peer_) != 0 ||
         run_shell("ip link set " + uplink_ + " up && ip link set " + uplink_peer_ + " up") != 0) {
       cleanup();
@@ -127,8 +135,11 @@ class E2eNode {
     return {{"cniVersion", "1.0.0"}, {"type", "bridge"}, {"bridge", bridge_}, {"ipam", ipam_conf}};
   }
   json macvlan_config(const std::string& subnet) const {
-    return {{"cniVersion", "1.0.0"}, {"type", "macvlan"}, {"master", uplink_},
-            {"mode", "bridge"},      {"ipam", ipam(subnet)}};
+    return {{"cniVersion", "1.0.0"},
+            {"type", "macvlan"},
+            {"master", uplink_},
+            {"mode", "bridge"},
+            {"ipam", ipam(subnet)}};
   }
   // The fake delegate; `fake` says how it misbehaves, e.g. {{"add", "hang"}}.
   json fake_config(json fake) const {
@@ -138,7 +149,8 @@ class E2eNode {
 
   // Writes the cluster network to net.d as a conflist named `name`.
   void write_cluster_network(const json& plugin, const std::string& name = "cluster") const {
-    json list = {{"cniVersion", plugin.value("cniVersion", "1.0.0")}, {"name", name},
+    json list = {{"cniVersion", plugin.value("cniVersion", "1.0.0")},
+                 {"name", name},
                  {"plugins", json::array({plugin})}};
     write(dir_ + "/net.d/10-" + name + ".conflist", list.dump());
   }
@@ -163,7 +175,8 @@ class E2eNode {
   // Writes a pod manifest into podDir.
   void write_pod(const std::string& ns, const std::string& name, const std::string& uid,
                  const std::map<std::string, std::string>& annotations) const {
-    write(dir_ + "/pods/" + ns + "-" + name + ".json", pod_object(ns, name, uid, annotations).dump());
+    write(dir_ + "/pods/" + ns + "-" + name + ".json",
+          pod_object(ns, name, uid, annotations).dump());
   }
 
   // The cnimux entry of the node's conflist, with `overrides` merged on top.
@@ -265,14 +278,16 @@ class E2eNode {
   }
   // Host links enslaved to the cluster bridge (the host ends of pod veths).
   int bridge_ports() const {
-    return run_shell("test -z \"$(ip -o link show master " + bridge_ + " 2>/dev/null)\"") == 0 ? 0 : 1;
+    return run_shell("test -z \"$(ip -o link show master " + bridge_ + " 2>/dev/null)\"") == 0 ? 0
+                                                                                               : 1;
   }
   // Host links whose names start with this node's prefix, other than uplink and bridge.
   std::vector<std::string> stray_host_links() const {
     std::vector<std::string> out;
     for (const auto& e : std::filesystem::directory_iterator("/sys/class/net")) {
       std::string n = e.path().filename();
-      if (n.rfind(prefix_, 0) == 0 && n != uplink_ && n != uplink_peer_ && n != bridge_) out.push_back(n);
+      if (n.rfind(prefix_, 0) == 0 && n != uplink_ && n != uplink_peer_ && n != bridge_)
+        out.push_back(n);
     }
     return out;
   }

@@ -215,8 +215,7 @@ TEST(MasterGoneE2e, MacvlanWhoseMasterWasDeletedAfterAddStillDeletes) {
   EXPECT_TRUE(E2eNode::links_in(pod).empty());
   const json tomb = json::parse(node.read("journal/cg1.journal"), nullptr, false);
   ASSERT_EQ(tomb["abandoned"].size(), 1u) << tomb.dump();
-  EXPECT_NE(tomb["abandoned"][0].get<std::string>().find("net1 does not exist"),
-            std::string::npos)
+  EXPECT_NE(tomb["abandoned"][0].get<std::string>().find("net1 does not exist"), std::string::npos)
       << tomb.dump();
 }
 

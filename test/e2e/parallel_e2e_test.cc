@@ -74,8 +74,7 @@ TEST(ParallelE2e, TwentyPodsAddedAndDeletedAtOnce) {
   EXPECT_TRUE(node.held_addresses().empty()) << ::testing::PrintToString(node.held_addresses());
   EXPECT_EQ(node.bridge_ports(), 0);
   EXPECT_TRUE(node.stray_host_links().empty());
-  EXPECT_TRUE(node.container_files().empty())
-      << ::testing::PrintToString(node.container_files());
+  EXPECT_TRUE(node.container_files().empty()) << ::testing::PrintToString(node.container_files());
 }
 
 }  // namespace

@@ -127,8 +127,7 @@ TEST_F(VerbsE2e, GcRemovesWhatTheValidListOmits) {
   EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
   EXPECT_TRUE(node_.held_addresses().empty());
   // Neither the GC'd container nor the DELed one leaves a file in cniDir.
-  EXPECT_TRUE(node_.container_files().empty())
-      << ::testing::PrintToString(node_.container_files());
+  EXPECT_TRUE(node_.container_files().empty()) << ::testing::PrintToString(node_.container_files());
 }
 
 // NADs of two namespaces may share a config name ("mv1"), and that name is the network an

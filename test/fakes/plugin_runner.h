@@ -11,11 +11,10 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace testing_support {
 
@@ -43,7 +42,8 @@ struct CniEnv {
   std::map<std::string, std::string> extra;  // e.g. CNIMUX_LOG_LEVEL
 };
 
-inline PluginRun run_plugin(const std::string& binary, const CniEnv& env, const std::string& stdin_bytes,
+inline PluginRun run_plugin(const std::string& binary, const CniEnv& env,
+                            const std::string& stdin_bytes,
                             std::chrono::seconds deadline = std::chrono::seconds(120)) {
   std::vector<std::string> vars;
   auto put = [&](const char* k, const std::string& v) {
@@ -87,7 +87,8 @@ inline PluginRun run_plugin(const std::string& binary, const CniEnv& env, const 
   int open_fds = 2;
   char buf[65536];
   while (open_fds > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       kill(pid, SIGKILL);
       break;

@@ -301,7 +301,9 @@ struct BadShape {
   std::string field;  // the message must name it
 };
 
-void PrintTo(const BadShape& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const BadShape& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class BadShapes : public testing::TestWithParam<BadShape> {};
 

@@ -20,8 +20,7 @@ using testing_support::CniEnv;
 using testing_support::PluginRun;
 
 constexpr const char* kReference = "/usr/lib/cni/host-device";
-const std::string kOurs =
-    std::string(CNIMUX_BINARY_DIR) + "/delegates/cnimux-host-device";
+const std::string kOurs = std::string(CNIMUX_BINARY_DIR) + "/delegates/cnimux-host-device";
 
 // What a scenario shows a user: exit status, the error code, the result's interface shape,
 // and where the device is afterwards.

@@ -242,7 +242,8 @@ TEST_F(JournalTest, OlderFormatsLoadNewerAreRefused) {
 
 TEST_F(JournalTest, DeeplyNestedJournalIsCorruptNotACrash) {
   journal_.ensure_usable();
-  std::string deep = R"({"version":2,"containerID":"c1","ifname":"eth0","pod":{},"state":"adding","attachments":[],"x":)";
+  std::string deep =
+      R"({"version":2,"containerID":"c1","ifname":"eth0","pod":{},"state":"adding","attachments":[],"x":)";
   deep += std::string(100000, '[') + std::string(100000, ']') + "}";
   spit(journal_.path_for("c1"), deep);
   EXPECT_THROW(journal_.load("c1"), CorruptJournal);
