@@ -5,6 +5,7 @@
 
 #include "cni/error.h"
 #include "delegates/host-device/host_device.h"
+#include "delegates/ipvlan/ipvlan.h"
 #include "delegates/macvlan/macvlan.h"
 #include "delegates/sriov/sriov.h"
 
@@ -13,6 +14,7 @@ namespace delegates {
 const std::vector<InTreeType>& in_tree_types() {
   static const std::vector<InTreeType> kTypes = {
       {"cnimux-macvlan", "macvlan", [] { return std::make_unique<MacvlanPlugin>(); }},
+      {"cnimux-ipvlan", "ipvlan", [] { return std::make_unique<IpvlanPlugin>(); }},
       {"cnimux-host-device", "host-device", [] { return std::make_unique<HostDevicePlugin>(); }},
       {"cnimux-sriov", "sriov", [] { return std::make_unique<SriovPlugin>(); }},
   };

@@ -302,15 +302,19 @@ std::string link_mode(NetlinkSocket& sk, const std::string& name) {
   } else if (kind && std::strcmp(kind, "ipvlan") == 0) {
     uint16_t mode = 0;
     if (rtnl_link_ipvlan_get_mode(link.get(), &mode) == 0) {
-      rtnl_link_ipvlan_mode2str(mode, buf, sizeof buf);
+      // Not rtnl_link_ipvlan_mode2str: older libnl has no name for l3s.
+      if (mode == IPVLAN_MODE_L2) return "l2";
+      if (mode == IPVLAN_MODE_L3) return "l3";
+      if (mode == IPVLAN_MODE_L3S) return "l3s";
     }
   }
   return buf;
 }
 
-void create_ipvlan(NetlinkSocket& sk, const std::string& name, const std::string& master,
-                   const std::string& mode, std::optional<int> netns_fd,
-                   std::optional<unsigned> mtu) {
+namespace {
+
+// A named ipvlan link object in `mode`; Error(7) naming the mode when it is not l2, l3 or l3s.
+LinkPtr ipvlan_link(const std::string& name, const std::string& mode) {
   validate_name(name);
   if (mode != "l2" && mode != "l3" && mode != "l3s") {
     throw Error(kInvalidConfig,
@@ -318,9 +322,41 @@ void create_ipvlan(NetlinkSocket& sk, const std::string& name, const std::string
   }
   LinkPtr link(checked_alloc(rtnl_link_ipvlan_alloc()));
   rtnl_link_set_name(link.get(), name.c_str());
-  rtnl_link_ipvlan_set_mode(link.get(), rtnl_link_ipvlan_str2mode(mode.c_str()));
+  // Mapped here, not by rtnl_link_ipvlan_str2mode: libnl before 3.8 knows no "l3s" and
+  // returns an error code that would be sent as the mode.
+  const uint16_t value =
+      mode == "l2" ? IPVLAN_MODE_L2 : (mode == "l3" ? IPVLAN_MODE_L3 : IPVLAN_MODE_L3S);
+  rtnl_link_ipvlan_set_mode(link.get(), value);
+  return link;
+}
+
+}  // namespace
+
+void create_ipvlan(NetlinkSocket& sk, const std::string& name, const std::string& master,
+                   const std::string& mode, std::optional<int> netns_fd,
+                   std::optional<unsigned> mtu) {
+  LinkPtr link = ipvlan_link(name, mode);
   add_child_link(sk, link.get(), master, netns_fd, mtu,
                  "create ipvlan " + q(name) + " on " + q(master));
+}
+
+std::vector<uint8_t> build_ipvlan_request(const std::string& name, int master_index,
+                                          const std::string& mode, std::optional<int> netns_fd,
+                                          std::optional<unsigned> mtu) {
+  LinkPtr link = ipvlan_link(name, mode);
+  // The same steps as add_child_link, and the request rtnl_link_add builds from them.
+  rtnl_link_set_link(link.get(), master_index);
+  if (netns_fd) rtnl_link_set_ns_fd(link.get(), *netns_fd);
+  if (mtu) rtnl_link_set_mtu(link.get(), *mtu);
+  nl_msg* msg = nullptr;
+  if (int err = rtnl_link_build_add_request(link.get(), NLM_F_CREATE | NLM_F_EXCL, &msg); err < 0) {
+    throw NetlinkError("build ipvlan request " + q(name) + ": " + nl_geterror(err), 0);
+  }
+  const nlmsghdr* hdr = nlmsg_hdr(msg);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(hdr);
+  std::vector<uint8_t> out(bytes, bytes + hdr->nlmsg_len);
+  nlmsg_free(msg);
+  return out;
 }
 
 bool link_exists(NetlinkSocket& sk, const std::string& name) {

@@ -79,6 +79,11 @@ void create_macvlan(NetlinkSocket& sk, const std::string& name, const std::strin
 void create_ipvlan(NetlinkSocket& sk, const std::string& name, const std::string& master,
                    const std::string& mode, std::optional<int> netns_fd = {},
                    std::optional<unsigned> mtu = {});
+// The RTM_NEWLINK request create_ipvlan sends (master given by index), as the message's bytes,
+// built and not sent: for tests on kernels without ipvlan. Same mode check as create_ipvlan.
+std::vector<uint8_t> build_ipvlan_request(const std::string& name, int master_index,
+                                          const std::string& mode, std::optional<int> netns_fd = {},
+                                          std::optional<unsigned> mtu = {});
 
 bool link_exists(NetlinkSocket& sk, const std::string& name);
 // The mode of a macvlan ("bridge", "private", "vepa", "passthru", "source") or ipvlan ("l2",

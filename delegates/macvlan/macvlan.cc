@@ -1,59 +1,28 @@
-// MacvlanPlugin: config parsing, ADD (IPAM, create in the pod under a temporary name, rename,
-// configure), DEL (release, delete; tolerant of everything gone), CHECK against prevResult.
+// MacvlanPlugin: config parsing (mode, MAC precedence, default-route master); the child link's
+// ADD, DEL and CHECK are delegates/common/child_link.h.
 #include "delegates/macvlan/macvlan.h"
 
-#include <sys/socket.h>
-
-#include <algorithm>
-#include <cstdint>
-#include <cstdio>
-#include <optional>
-
 #include "cni/error.h"
-#include "cni/scope_guard.h"
+#include "delegates/common/child_link.h"
 #include "delegates/common/ipam_step.h"
 #include "net/netlink.h"
-#include "net/netns.h"
-#include "net/sysctl.h"
 
 namespace delegates {
 namespace {
 
 using nlohmann::json;
 
-struct MacvlanConf {
-  std::string master;  // empty: the default route's interface
-  std::string mode = "bridge";
-  int mtu = 0;
-  std::string mac;
-  bool link_in_container = false;
-};
-
-std::string q(const std::string& s) {
-  return "\"" + s + "\"";
-}
-
-template <class T>
-T field(const json& raw, const char* key, T fallback, const char* want) {
-  auto it = raw.find(key);
-  if (it == raw.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    throw cni::Error(cni::kInvalidConfig, std::string(key) + " " + it->dump() + ": not " + want);
-  }
-}
-
-MacvlanConf parse_conf(const cni::Request& req) {
+ChildLinkConf parse_conf(const cni::Request& req) {
   const json& raw = req.conf.raw;
-  MacvlanConf c;
+  ChildLinkConf c;
+  c.kind = "macvlan";
   c.master = field<std::string>(raw, "master", "", "a string");
   c.mode = field<std::string>(raw, "mode", "bridge", "a string");
   if (c.mode.empty()) c.mode = "bridge";
   if (c.mode != "bridge" && c.mode != "private" && c.mode != "vepa" && c.mode != "passthru") {
     throw cni::Error(
         cni::kInvalidConfig,
-        "mode " + q(c.mode) + ": unknown macvlan mode (bridge, private, vepa, passthru)");
+        "mode " + in_quotes(c.mode) + ": unknown macvlan mode (bridge, private, vepa, passthru)");
   }
   c.mtu = field<int>(raw, "mtu", 0, "an integer");
   c.link_in_container = field<bool>(raw, "linkInContainer", false, "a boolean");
@@ -66,176 +35,18 @@ MacvlanConf parse_conf(const cni::Request& req) {
   return c;
 }
 
-// The interface of the IPv4 default route in `sk`'s namespace.
-std::string default_route_interface(net::NetlinkSocket& sk) {
-  for (const auto& r : net::list_routes(sk, AF_INET)) {
-    if (r.dst == "0.0.0.0/0" && !r.dev.empty()) return r.dev;
-  }
-  throw cni::Error(cni::kInvalidConfig, "master: not set, and no default route names an interface");
-}
-
-// A name unique per (container, ifname), so a DEL can remove a link an ADD left half done.
-std::string temporary_name(const cni::Invocation& inv) {
-  uint32_t h = 2166136261u;  // FNV-1a
-  for (char ch : inv.container_id + "/" + inv.ifname)
-    h = (h ^ static_cast<uint8_t>(ch)) * 16777619u;
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "cmx%08x", h);
-  return buf;
-}
-
-// The master's MTU, looked up where the macvlan's parent lives. Error(7) when it is absent.
-unsigned master_mtu(net::NetlinkSocket& sk, const std::string& master) {
-  try {
-    return net::get_link_info(sk, master).mtu;
-  } catch (const net::NetlinkError& e) {
-    if (e.sys_errno() != ENODEV) throw;
-    throw cni::Error(cni::kInvalidConfig, "master " + q(master) + ": no such link");
-  }
-}
-
-// Addresses, then routes (a route's gateway defaults to its family's first gateway).
-void configure_addresses(net::NetlinkSocket& pod, const std::string& ifname,
-                         const cni::Result& ipam) {
-  std::string gw4, gw6;
-  for (const auto& ip : ipam.ips) {
-    net::add_address(pod, ifname, ip.address);
-    std::string& gw = ip.address.find(':') == std::string::npos ? gw4 : gw6;
-    if (gw.empty()) gw = ip.gateway;
-  }
-  for (const auto& r : ipam.routes) {
-    net::Route route;
-    route.dst = r.dst;
-    route.gw = !r.gw.empty() ? r.gw : (r.dst.find(':') == std::string::npos ? gw4 : gw6);
-    route.dev = ifname;
-    if (r.priority) route.metric = static_cast<uint32_t>(*r.priority);
-    net::add_route(pod, route);
-  }
-}
-
 }  // namespace
 
 cni::Result MacvlanPlugin::add(const cni::Request& req) {
-  const cni::Invocation& inv = req.invocation;
-  const MacvlanConf c = parse_conf(req);
-  const IpamStep ipam(req);
-  net::Netns pod_ns = net::Netns::open(inv.netns);
-  net::NetlinkSocket pod = net::NetlinkSocket::in(pod_ns);
-  std::optional<net::NetlinkSocket> host;
-  if (!c.link_in_container) host.emplace();
-  net::NetlinkSocket& parent = c.link_in_container ? pod : *host;
-
-  const std::string master = c.master.empty() ? default_route_interface(parent) : c.master;
-  const unsigned max_mtu = master_mtu(parent, master);
-  if (c.mtu < 0 || static_cast<unsigned>(c.mtu) > max_mtu) {
-    throw cni::Error(cni::kInvalidConfig, "mtu " + std::to_string(c.mtu) + ": must be in [0, " +
-                                              std::to_string(max_mtu) + "], the MTU of master " +
-                                              q(master));
-  }
-  if (net::link_exists(pod, inv.ifname)) {
-    throw cni::Error(cni::kInvalidEnvironment,
-                     "ifname " + q(inv.ifname) + ": already exists in " + inv.netns);
-  }
-
-  cni::Result addrs = ipam.add(req);
-  cni::ScopeGuard release_ipam([&] { ipam.del(req); });
-  if (ipam.kind() != IpamStep::Kind::kNone && addrs.ips.empty()) {
-    throw cni::Error(cni::kInvalidConfig, "ipam " + q(ipam.type()) + " returned no IP config");
-  }
-
-  // Created directly in the pod under a name no pod uses, renamed there: the pod's name may
-  // be taken on the host, and a half-made link never carries the pod's name.
-  const std::string tmp = temporary_name(inv);
-  net::delete_link(pod, tmp);  // a leftover of a killed ADD
-  std::string current = tmp;
-  std::optional<int> into_pod;
-  if (!c.link_in_container) into_pod = pod_ns.fd();
-  net::create_macvlan(parent, tmp, master, c.mode, into_pod,
-                      c.mtu > 0 ? std::optional<unsigned>(c.mtu) : std::nullopt);
-  cni::ScopeGuard remove_link([&] { net::delete_link(pod, current); });
-  if (!c.mac.empty()) net::set_mac(pod, tmp, c.mac);
-  net::rename_link(pod, tmp, inv.ifname);
-  current = inv.ifname;
-  net::write_sysctl(pod_ns, "net/ipv4/conf/" + inv.ifname + "/arp_notify", "1");
-  try {
-    net::write_sysctl(pod_ns, "net/ipv6/conf/" + inv.ifname + "/ndisc_notify", "1");
-  } catch (const cni::Error&) {
-    // IPv6 disabled in the pod: nothing to notify.
-  }
-  net::set_up(pod, inv.ifname);
-  configure_addresses(pod, inv.ifname, addrs);
-
-  cni::Result result = std::move(addrs);
-  const net::LinkInfo link = net::get_link_info(pod, inv.ifname);
-  result.interfaces = {{.name = inv.ifname, .mac = link.mac, .sandbox = inv.netns}};
-  for (auto& ip : result.ips) ip.interface = 0;
-  remove_link.commit();
-  release_ipam.commit();
-  return result;
+  return add_child_link(req, parse_conf(req), &net::create_macvlan);
 }
 
 void MacvlanPlugin::del(const cni::Request& req) {
-  const cni::Invocation& inv = req.invocation;
-  IpamStep(req).del(req);  // first: it needs neither the netns nor the master
-  if (inv.netns.empty()) return;
-  try {
-    net::Netns pod_ns = net::Netns::open(inv.netns);
-    net::NetlinkSocket pod = net::NetlinkSocket::in(pod_ns);
-    net::delete_link(pod, inv.ifname);
-    net::delete_link(pod, temporary_name(inv));
-  } catch (const net::NetnsGoneError&) {
-    // The pod's namespace is gone, and its links with it.
-  }
+  del_child_link(req);
 }
 
 void MacvlanPlugin::check(const cni::Request& req) {
-  const cni::Invocation& inv = req.invocation;
-  const MacvlanConf c = parse_conf(req);
-  const json* prev = req.conf.prev_result();
-  if (!prev) throw cni::Error(cni::kInvalidConfig, "prevResult: required by CHECK");
-  const cni::Result r = cni::Result::from_json(*prev, req.conf.cni_version());
-  IpamStep(req).check(req);
-  int index = -1;
-  for (size_t i = 0; i < r.interfaces.size(); ++i) {
-    if (r.interfaces[i].name == inv.ifname && r.interfaces[i].sandbox == inv.netns) index = int(i);
-  }
-  if (index < 0) {
-    throw cni::Error(cni::kInvalidConfig,
-                     "prevResult: no interface " + q(inv.ifname) + " in sandbox " + q(inv.netns));
-  }
-  net::Netns pod_ns = net::Netns::open(inv.netns);
-  net::NetlinkSocket pod = net::NetlinkSocket::in(pod_ns);
-  if (!net::link_exists(pod, inv.ifname)) {
-    throw cni::Error(cni::kUnknownContainer,
-                     "interface " + q(inv.ifname) + ": not in " + inv.netns);
-  }
-  const net::LinkInfo link = net::get_link_info(pod, inv.ifname);
-  const auto mismatch = [&](const std::string& what, const std::string& want,
-                            const std::string& got) {
-    throw cni::Error(cni::kUnknownContainer, "interface " + q(inv.ifname) + ": " + what + " " +
-                                                 q(got) + ", want " + q(want));
-  };
-  if (link.kind != "macvlan") mismatch("kind", "macvlan", link.kind);
-  if (const std::string mode = net::link_mode(pod, inv.ifname); mode != c.mode) {
-    mismatch("mode", c.mode, mode);
-  }
-  const std::string& want_mac = r.interfaces[index].mac;
-  if (!want_mac.empty() && want_mac != link.mac) mismatch("mac", want_mac, link.mac);
-  const std::vector<std::string> have = net::list_addresses(pod, inv.ifname);
-  for (const auto& ip : r.ips) {
-    if (ip.interface && *ip.interface != index) continue;
-    if (std::find(have.begin(), have.end(), ip.address) == have.end()) {
-      throw cni::Error(cni::kUnknownContainer,
-                       "interface " + q(inv.ifname) + ": address " + q(ip.address) + " missing");
-    }
-  }
-  const std::vector<net::Route> routes = net::list_routes(pod, AF_UNSPEC);
-  for (const auto& want : r.routes) {
-    const bool found = std::any_of(routes.begin(), routes.end(), [&](const net::Route& got) {
-      return got.dst == want.dst && (want.gw.empty() || got.gw == want.gw);
-    });
-    if (!found) throw cni::Error(cni::kUnknownContainer, "route to " + q(want.dst) + " missing");
-  }
+  check_child_link(req, parse_conf(req));
 }
 
 void MacvlanPlugin::status(const cni::Request& req) {
