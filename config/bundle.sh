@@ -1,5 +1,6 @@
 #!/bin/sh
-# Makes cnimux and cnimux-ipam runnable on any Linux host: copies each binary with every
+# Makes cnimux, cnimux-ipam, the in-tree delegates (cnimux-macvlan, cnimux-ipvlan,
+# cnimux-host-device, cnimux-sriov) and cnimuxctl runnable on any Linux host: copies each binary with every
 # shared library it loads (the dynamic loader included) and relinks it with patchelf to load
 # them from LIB_DIR, the path the bundle's lib/ will have on the host. libcurl is dlopen()ed
 # by cnimux when it first talks to the API (plugin/curl_api.h), so it is bundled explicitly;
@@ -23,7 +24,9 @@ libcurl=$(ldconfig -p | awk '$1 == "libcurl.so.4" && /x86-64|aarch64|64bit/ { pr
 [ -n "$libcurl" ] || { echo "libcurl.so.4 not found (apt-get install libcurl4)" >&2; exit 1; }
 cp -L "$libcurl" "$OUT/lib/libcurl.so.4"
 copy_closure "$libcurl"
-for bin in "$BUILD/plugin/cnimux" "$BUILD/ipam/cnimux-ipam"; do
+for bin in "$BUILD/plugin/cnimux" "$BUILD/ipam/cnimux-ipam" "$BUILD/cli/cnimuxctl" \
+  "$BUILD/delegates/cnimux-macvlan" "$BUILD/delegates/cnimux-ipvlan" \
+  "$BUILD/delegates/cnimux-host-device" "$BUILD/delegates/cnimux-sriov"; do
   copy_closure "$bin"
   interp=$(patchelf --print-interpreter "$bin")
   cp "$bin" "$OUT/"
@@ -31,4 +34,4 @@ for bin in "$BUILD/plugin/cnimux" "$BUILD/ipam/cnimux-ipam"; do
   patchelf --set-interpreter "$LIB_DIR/$(basename "$interp")" --set-rpath "$LIB_DIR" \
     --force-rpath "$OUT/$(basename "$bin")"
 done
-echo "bundled into $OUT: cnimux, cnimux-ipam and $(find "$OUT/lib" -type f | wc -l) libraries"
+echo "bundled into $OUT: $(find "$OUT" -maxdepth 1 -type f | wc -l) binaries and $(find "$OUT/lib" -type f | wc -l) libraries"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The DaemonSet's entrypoint: installs cnimux and cnimux-ipam into the host's CNI bin dir,
+# The DaemonSet's entrypoint: installs cnimux, cnimux-ipam and the in-tree delegates into the
+# host's CNI bin dir (cnimuxctl stays in the image: `kubectl exec` it),
 # writes the kubeconfig cnimux uses and the node's conflist, then keeps the token fresh.
 # Every file is written to a temporary name and renamed into place, so the runtime never
 # executes a half-copied binary nor reads a half-written config.
@@ -36,7 +37,7 @@ install_binaries() {
       replace_file "$lib" "$BIN_DIR/cnimux.d/lib/$(basename "$lib")" 0755
     done
   fi
-  for bin in cnimux cnimux-ipam; do
+  for bin in cnimux cnimux-ipam cnimux-macvlan cnimux-ipvlan cnimux-host-device cnimux-sriov; do
     replace_file "$SRC/$bin" "$BIN_DIR/$bin" 0755
     log "installed $BIN_DIR/$bin"
   done
