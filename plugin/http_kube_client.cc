@@ -10,6 +10,7 @@
 #include "cni/curl_api.h"
 #include "cni/error.h"
 #include "cni/json_limits.h"
+#include "cni/limits.h"
 
 namespace plugin {
 
@@ -40,8 +41,12 @@ struct HttpKubeClient::Curl {
 
 namespace {
 
+// Keeps an answer up to the JSON size limit; returning short makes libcurl abort the
+// transfer (CURLE_WRITE_ERROR), so a wrong or hostile server cannot fill memory.
 size_t append_body(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
+  auto* body = static_cast<std::string*>(user);
+  if (body->size() + size * n > cni::kMaxJsonBytes) return 0;
+  body->append(data, size * n);
   return size * n;
 }
 
@@ -161,7 +166,9 @@ HttpKubeClient::Response HttpKubeClient::attempt(const std::string& method, cons
   if (r.code == CURLE_OK) {
     curl_api().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
   } else {
-    r.curl_error = curl_->errbuf[0] ? curl_->errbuf : curl_api().easy_strerror(r.code);
+    r.curl_error = r.code == CURLE_WRITE_ERROR
+                       ? "answer larger than " + std::to_string(cni::kMaxJsonBytes) + " bytes"
+                       : (curl_->errbuf[0] ? curl_->errbuf : curl_api().easy_strerror(r.code));
   }
   return r;
 }

@@ -32,6 +32,12 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
+int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 const char* state_name(AttachmentState s) {
@@ -219,9 +225,7 @@ void Journal::bury(const JournalRecord& record, std::vector<std::string> abandon
   tomb.pod_name = record.pod_name;
   tomb.pod_uid = record.pod_uid;
   tomb.state = JournalState::kDeleted;
-  tomb.deleted_at = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+  tomb.deleted_at = now_seconds();
   tomb.abandoned = std::move(abandoned);
   // Ordered is enough: if a power loss takes the tombstone, the durable record before it
   // stands and the next DEL merely repeats DELs that already happened.
@@ -318,12 +322,6 @@ std::vector<std::string> directory_names(const std::string& dir) {
   while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
   ::closedir(d);
   return names;
-}
-
-int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace

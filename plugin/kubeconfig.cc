@@ -10,6 +10,7 @@
 
 #include "cni/error.h"
 #include "cni/text.h"
+#include "plugin/manifests.h"
 
 namespace plugin {
 namespace {
@@ -20,12 +21,14 @@ namespace fs = std::filesystem;
   throw cni::Error(cni::kInvalidConfig, "kubeconfig " + origin + ": " + what);
 }
 
+// The file's text, bounded like every config file (plugin/manifests.h); nullopt when it
+// cannot be read.
 std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  try {
+    return read_config_file(path);
+  } catch (const cni::Error&) {
+    return std::nullopt;
+  }
 }
 
 // RFC 4648 base64, whitespace ignored; nullopt on any other non-alphabet character.

@@ -23,6 +23,7 @@
 
 #include "cni/error.h"
 #include "cni/json_limits.h"
+#include "cni/limits.h"
 
 namespace plugin {
 namespace fs = std::filesystem;
@@ -197,20 +198,20 @@ struct Fd {
   }
 };
 
-// The text of a manifest, refused unread when it is not a regular file or is too large.
-// O_NONBLOCK: a FIFO dropped into the directory must not hang the runtime.
-std::string read_bounded(const std::string& path) {
+// The text of a file, refused unread when it is not a regular file or is larger than
+// `max_bytes`. O_NONBLOCK: a FIFO dropped into a directory must not hang the runtime.
+std::string read_bounded(const std::string& path, std::size_t max_bytes = kMaxManifestBytes) {
   Fd f{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)};
   if (f.fd < 0) throw ManifestProblem(std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
   if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     throw ManifestProblem("not a regular file");
   }
-  auto too_big = [](std::size_t n) {
+  auto too_big = [max_bytes](std::size_t n) {
     return ManifestProblem(std::to_string(n) + " bytes, more than the limit of " +
-                           std::to_string(kMaxManifestBytes));
+                           std::to_string(max_bytes));
   };
-  if (static_cast<std::size_t>(st.st_size) > kMaxManifestBytes) throw too_big(st.st_size);
+  if (static_cast<std::size_t>(st.st_size) > max_bytes) throw too_big(st.st_size);
   // One byte more than fstat said, so a file that grew since is noticed and read on up to
   // the limit.
   std::string text(static_cast<std::size_t>(st.st_size) + 1, '\0');
@@ -221,8 +222,8 @@ std::string read_bounded(const std::string& path) {
     if (n < 0) throw ManifestProblem(std::string("cannot read: ") + std::strerror(errno));
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
-    if (got > kMaxManifestBytes) throw too_big(got);
-    if (got == text.size()) text.resize(kMaxManifestBytes + 1);
+    if (got > max_bytes) throw too_big(got);
+    if (got == text.size()) text.resize(max_bytes + 1);
   }
   text.resize(got);
   return text;
@@ -373,11 +374,11 @@ ManifestMatches ManifestDir::find(const std::string& ns, const std::string& name
 }
 
 std::string read_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw cni::Error(cni::kIoFailure, "cannot read \"" + path + "\"");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  try {
+    return read_bounded(path, cni::kMaxJsonBytes);
+  } catch (const ManifestProblem& e) {
+    throw cni::Error(cni::kIoFailure, "cannot read \"" + path + "\": " + e.what());
+  }
 }
 
 nlohmann::json yaml_to_json(const std::string& yaml_text) {

@@ -73,7 +73,9 @@ class ManifestDir {
 // limits above. Throws cni::Error(kInvalidConfig) naming the file and the reason.
 std::vector<nlohmann::json> read_manifest(const std::string& path);
 
-// The whole text of a config or manifest file; cni::Error(kIoFailure) naming it otherwise.
+// The whole text of a config file (confDir, a kubeconfig, a token), at most
+// cni::kMaxJsonBytes of a regular file (a FIFO is refused, never waited on);
+// cni::Error(kIoFailure) naming it and why otherwise.
 std::string read_config_file(const std::string& path);
 
 // Converts the first YAML document of `yaml_text` to JSON (null when there is none): plain

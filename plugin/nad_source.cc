@@ -23,7 +23,12 @@ using Json = nlohmann::json;
 // A file of a config directory as a JSON object, or nullopt after a warning saying why not:
 // one bad file must not hide the others.
 std::optional<Json> config_object(const fs::path& f, const std::string& where) {
-  cni::JsonParse parsed = cni::try_parse_json(read_config_file(f));
+  cni::JsonParse parsed;
+  try {
+    parsed = cni::try_parse_json(read_config_file(f));
+  } catch (const cni::Error& e) {
+    parsed.why = e.msg();
+  }
   std::string why = parsed.why;
   if (parsed.value && !parsed.value->is_object()) why = "not a JSON object";
   if (why.empty()) return std::move(parsed.value);

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "cni/error.h"
+#include "cni/limits.h"
 #include "plugin/manifests.h"
 #include "plugin/meta_config.h"
 #include "plugin/nad_source.h"
@@ -263,6 +264,24 @@ TEST(ReadManifest, FifoIsRefusedWithoutBlocking) {
   fs::remove(path);
   EXPECT_THAT(e.msg(), HasSubstr(path));
   EXPECT_THAT(e.msg(), HasSubstr("not a regular file"));
+}
+
+TEST(ReadConfigFile, FifoAndOversizedFilesAreRefusedNamingThem) {
+  // confDir files, kubeconfigs and tokens were read whole, and a FIFO was waited on forever.
+  std::string fifo = "/tmp/cxcf" + std::to_string(getpid()) + ".conflist";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  cni::Error e = error_of([&] { read_config_file(fifo); });
+  fs::remove(fifo);
+  EXPECT_EQ(e.code(), cni::kIoFailure);
+  EXPECT_THAT(e.msg(), HasSubstr(fifo));
+  EXPECT_THAT(e.msg(), HasSubstr("not a regular file"));
+
+  std::string big = "/tmp/cxcf" + std::to_string(getpid()) + ".json";
+  std::ofstream(big) << std::string(cni::kMaxJsonBytes + 1, ' ');
+  e = error_of([&] { read_config_file(big); });
+  fs::remove(big);
+  EXPECT_THAT(e.msg(), HasSubstr(big));
+  EXPECT_THAT(e.msg(), HasSubstr("more than the limit"));
 }
 
 }  // namespace
