@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark against one build tree and rewrites their tables in
 # docs/performance.md: the meta plugin (bench_meta.sh), its instruction and system-call
-# profile (bench_profile.sh) and the IPAM store (bench_ipam.sh).
+# profile (bench_profile.sh) and the IPAM store (bench_ipam.sh); then draws docs/img/*.svg
+# from those tables (bench_plots.py).
 # Usage: scripts/bench.sh [build-dir]   (`make bench` passes build-bench, a Release tree)
 set -euo pipefail
 
@@ -16,3 +17,6 @@ echo
 "$ROOT/scripts/bench_profile.sh" "$BUILD" --write-docs
 echo
 "$ROOT/scripts/bench_ipam.sh" "$BUILD" --write-docs
+echo
+# The plots are drawn from the tables just written, so they always match them.
+"$ROOT/scripts/bench_plots.py"

@@ -17,7 +17,7 @@ runtime_pkgs=(python3 iproute2 containernetworking-plugins openssl sqlite3 procp
 store_pkgs=(etcd-server)
 # The real runtimes of test/e2e/runtimes: containerd through CRI (python3 gRPC client) and podman.
 runtime_e2e_pkgs=(containerd runc podman busybox-static python3-grpcio python3-grpc-tools)
-bench_pkgs=(hyperfine valgrind strace jq)
+bench_pkgs=(hyperfine valgrind strace jq python3-matplotlib)
 # libFuzzer and the sanitizer runtimes come with Debian 12's clang 14 (`make fuzz`).
 fuzz_pkgs=(clang libclang-rt-14-dev python3)
 
