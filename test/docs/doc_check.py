@@ -16,7 +16,8 @@ Every command of a sh/bash/console block that is not `needs-cluster` is checked 
 whether or not it runs: `make T` names a Makefile target, a path such as `scripts/x.sh`
 exists and is executable, `cnimuxctl SUB... --flag` names a real subcommand and flag (its
 `--help` is asked), `cmake --build DIR --target T` names real targets, `ctest -R RE` selects
-at least one test, and any other program is on PATH. Every page must show at least one
+at least one test, and any other program is on PATH. Relative links (pages, plots) must
+resolve. Every page must show at least one
 command block, so every page names the commands it describes.
 
 Usage: doc_check.py --source REPO --build BUILD_DIR [--list]
@@ -67,6 +68,12 @@ def read_blocks(path):
         blocks.append(Block(path, start, m.group(3).strip(), body))
         i += 1
     return blocks
+
+
+def strip_blocks(path):
+    """The page's text outside code blocks and code spans (code is not a link)."""
+    text = re.sub(r"^```.*?^```", "", open(path, encoding="utf-8").read(), flags=re.S | re.M)
+    return re.sub(r"`[^`\n]*`", "", text)
 
 
 def commands_of(block):
@@ -288,6 +295,10 @@ def main():
     for page in pages:
         rel = os.path.relpath(page, args.source)
         blocks = read_blocks(page)
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", strip_blocks(page)):
+            if not re.match(r"^[a-z]+:", target) and \
+                    not os.path.exists(os.path.join(os.path.dirname(page), target)):
+                failures.append(f"{rel}: links to {target}, which does not exist")
         if not any(b.lang in COMMAND_LANGS for b in blocks):
             failures.append(f"{rel}: names no command (add a sh or console block)")
         for b in blocks:

@@ -66,6 +66,9 @@ class DocCheckTest(unittest.TestCase):
     def test_page_without_commands(self):
         self.assert_fails("# a page\n\ntext only\n", "names no command")
 
+    def test_broken_link(self):
+        self.assert_fails("```sh\nmake test\n```\n\n![plot](img/gone.svg)\n", "img/gone.svg")
+
     def test_cluster_commands_are_not_checked(self):
         code, out = run_check({"docs/a.md": "```sh needs-cluster\nkubectl apply -k nowhere/\n```\n"})
         self.assertEqual(code, 0, out)
