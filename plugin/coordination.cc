@@ -14,7 +14,10 @@
 #include <set>
 
 #include "cni/error.h"
+#include "delegates/common/address_probe.h"
+#include "delegates/registry.h"
 #include "net/arp.h"
+#include "net/ndp.h"
 #include "net/netlink.h"
 #include "net/netns.h"
 
@@ -100,16 +103,35 @@ struct Resolved {
   size_t owner = 0;  // the attachment holding the default route by plan
 };
 
-Resolved resolve(const CoordinationSettings& node, const JournalRecord& rec) {
+// `planned(i)` is the i-th of `n` planned attachments.
+template <class Planned>
+Resolved resolve(const CoordinationSettings& node, size_t n, Planned&& planned) {
   Resolved r;
-  for (size_t i = 0; i < rec.attachments.size(); ++i) {
-    const PlannedAttachment& p = rec.attachments[i].planned;
+  for (size_t i = 0; i < n; ++i) {
+    const PlannedAttachment& p = planned(i);
     r.per_network.push_back(
         merge_coordination(node, coordination_of_conflist(p.conflist, p.network)));
     if (p.default_route && !p.cluster_network) r.owner = i;
   }
   if (!r.per_network.empty()) r.pod = r.per_network[r.owner];
   return r;
+}
+
+Resolved resolve(const CoordinationSettings& node, const JournalRecord& rec) {
+  return resolve(node, rec.attachments.size(),
+                 [&](size_t i) -> const PlannedAttachment& { return rec.attachments[i].planned; });
+}
+
+// True when a plugin of the planned conflist carries the probe key asking for detection: an
+// in-tree delegate probed the addresses before configuring them (plan_in_tree_probes put the
+// key only there).
+bool probed_by_delegate(const PlannedAttachment& p) {
+  const json list = json::parse(p.conflist, nullptr, false);
+  if (!list.is_object() || !list.contains("plugins") || !list["plugins"].is_array()) return false;
+  for (const json& plugin : list["plugins"]) {
+    if (plugin.is_object() && delegates::probe_timeout(plugin)) return true;
+  }
+  return false;
 }
 
 // The pod's IPv4 default-route link, or "" when it has none.
@@ -129,27 +151,31 @@ CoordinationMode decide_auto(net::NetlinkSocket& pod, const std::string& link) {
   return underlay ? CoordinationMode::kUnderlay : CoordinationMode::kOverlay;
 }
 
-// detectIPConflict and detectGateway for one attachment (IPv4; see docs/coordination.md).
+// detectIPConflict and detectGateway for one attachment: ARP for IPv4, NDP for IPv6 (see
+// docs/coordination.md). The conflict probe is skipped where the in-tree delegate already
+// probed before configuring the address.
 void detect(const JournalAttachment& a, const CoordinationSettings& s) {
   const auto timeout = s.detect_timeout_or_default();
+  const bool probe = s.detect_ip_conflict_or_default() && !probed_by_delegate(a.planned);
   for (const Address& addr : addresses_of(a)) {
-    if (!addr.v4) {
-      spdlog::debug("coordination: {} on {}: IPv6 is not probed", addr.ip, a.planned.ifname);
-      continue;
-    }
-    if (s.detect_ip_conflict_or_default()) {
-      if (auto holder = net::arp_probe(a.planned.ifname, addr.ip, timeout)) {
-        throw cni::Error(cni::kAddressConflict,
-                         "address " + addr.ip + " of network \"" + a.planned.network + "\" on " +
-                             a.planned.ifname + " is already in use by " + *holder);
+    const std::string& link = a.planned.ifname;
+    if (probe) {
+      if (auto holder = addr.v4 ? net::arp_probe(link, addr.ip, timeout)
+                                : net::ndp_probe(link, addr.ip, timeout)) {
+        throw cni::Error(cni::kAddressConflict, "address " + addr.ip + " of network \"" +
+                                                    a.planned.network + "\" on " + link +
+                                                    " is already in use by " + *holder);
       }
     }
     const GatewayCheck check = s.detect_gateway_or_default();
     if (check == GatewayCheck::kOff || addr.gateway.empty()) continue;
-    if (net::arp_resolve(a.planned.ifname, addr.ip, addr.gateway, timeout)) continue;
+    const bool answered = (addr.v4 ? net::arp_resolve(link, addr.ip, addr.gateway, timeout)
+                                   : net::ndp_resolve(link, addr.ip, addr.gateway, timeout))
+                              .has_value();
+    if (answered) continue;
     const std::string msg = "gateway " + addr.gateway + " of network \"" + a.planned.network +
-                            "\" does not answer ARP on " + a.planned.ifname + " within " +
-                            std::to_string(timeout.count()) + " ms";
+                            "\" does not answer " + (addr.v4 ? "ARP" : "NDP") + " on " + link +
+                            " within " + std::to_string(timeout.count()) + " ms";
     if (check == GatewayCheck::kFail) throw cni::Error(cni::kGatewayUnreachable, msg);
     spdlog::warn("coordination: {} (detectGateway warn)", msg);
   }
@@ -341,12 +367,71 @@ void announce(const JournalRecord& rec, const std::vector<CoordinationSettings>&
   for (size_t i = 0; i < rec.attachments.size(); ++i) {
     if (!per_network[i].announce_or_default()) continue;
     for (const Address& addr : addresses_of(rec.attachments[i])) {
-      if (addr.v4) net::arp_announce(rec.attachments[i].planned.ifname, addr.ip);
+      const std::string& link = rec.attachments[i].planned.ifname;
+      if (addr.v4) {
+        net::arp_announce(link, addr.ip);
+      } else {
+        net::ndp_announce(link, addr.ip);
+      }
     }
   }
 }
 
 }  // namespace
+
+namespace {
+
+// A plugin type that runs in-tree: an in-tree type's own name, or a reference type the meta
+// config's inTree maps to it.
+bool is_in_tree(const std::string& type, const std::vector<std::string>& in_tree) {
+  for (const auto& t : delegates::in_tree_types()) {
+    if (t.type == type) return true;
+  }
+  return std::find(in_tree.begin(), in_tree.end(), type) != in_tree.end();
+}
+
+// The conflist with the probe key set on its in-tree plugins (`probe`) and removed from every
+// other plugin; the bytes are left alone when nothing changes.
+std::string with_probe_key(const std::string& conflist, const std::optional<json>& probe,
+                           const std::vector<std::string>& in_tree) {
+  json list = json::parse(conflist, nullptr, false);
+  if (!list.is_object() || !list.contains("plugins") || !list["plugins"].is_array()) {
+    return conflist;
+  }
+  bool changed = false;
+  for (json& plugin : list["plugins"]) {
+    if (!plugin.is_object()) continue;
+    const bool want = probe && is_in_tree(plugin.value("type", ""), in_tree);
+    if (want) {
+      if (plugin.value(delegates::kProbeKey, json()) != *probe) {
+        plugin[delegates::kProbeKey] = *probe;
+        changed = true;
+      }
+    } else if (plugin.erase(delegates::kProbeKey) > 0) {
+      changed = true;
+    }
+  }
+  return changed ? list.dump() : conflist;
+}
+
+}  // namespace
+
+void plan_in_tree_probes(const CoordinationSettings& node, const std::vector<std::string>& in_tree,
+                         std::vector<PlannedAttachment>& attachments) {
+  const Resolved set = resolve(node, attachments.size(), [&](size_t i) -> const PlannedAttachment& {
+    return attachments[i];
+  });
+  const bool acts = !attachments.empty() && set.pod.mode_or_default() != CoordinationMode::kOff;
+  for (size_t i = 0; i < attachments.size(); ++i) {
+    const CoordinationSettings& s = set.per_network[i];
+    std::optional<json> probe;
+    if (acts && s.detect_ip_conflict_or_default()) {
+      probe = json{{"detectIPConflict", true},
+                   {"detectTimeout", s.detect_timeout_or_default().count() / 1000.0}};
+    }
+    attachments[i].conflist = with_probe_key(attachments[i].conflist, probe, in_tree);
+  }
+}
 
 void coordinate(const CoordinationSettings& node, JournalRecord& rec, const SaveRecord& save,
                 bool cluster_mac_requested) {

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "plugin/coordination_config.h"
 #include "plugin/journal.h"
@@ -23,6 +24,15 @@ inline constexpr uint32_t kRulePriorityBase = 1000;
 // Saves the record durably; the stage calls it with rec.coordination set, before it changes
 // anything, so whatever it leaves behind is on record.
 using SaveRecord = std::function<void(const JournalRecord&)>;
+
+// Before the delegates run (the plan, before it is journalled): for each attachment whose
+// network's detectIPConflict acts (the pod's mode is not off), puts the probe key
+// (delegates/common/address_probe.h) into each in-tree plugin of its conflist, so that delegate
+// probes the addresses before it configures them, and coordinate() does not probe them again.
+// The key is removed from every other plugin, so the planned conflist says exactly who probes.
+// `in_tree`: the meta config's inTree (reference types run in-tree).
+void plan_in_tree_probes(const CoordinationSettings& node, const std::vector<std::string>& in_tree,
+                         std::vector<PlannedAttachment>& attachments);
 
 // Runs the stage on an ADD whose attachments are all added, with `node` as the node's default
 // settings. Mode off (the default) returns at once and records nothing. Throws cni::Error:

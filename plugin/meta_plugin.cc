@@ -261,7 +261,10 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
   if (auto recorded = resume_previous(s)) return *recorded;
   s.wait_until_ready();
   std::optional<PodInfo> pod = s.find_pod(PodLookup::kForAdd);
-  JournalRecord rec = new_record(s, pod, s.make_plan(pod));
+  Plan plan = s.make_plan(pod);
+  // In-tree delegates probe their addresses before configuring them (docs/coordination.md).
+  plan_in_tree_probes(s.config().coordination, s.config().in_tree, plan.attachments);
+  JournalRecord rec = new_record(s, pod, plan);
 
   InterruptGuard interrupts;
   std::string rollback_report;

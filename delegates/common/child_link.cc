@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "cni/scope_guard.h"
+#include "delegates/common/address_probe.h"
 #include "delegates/common/configure_iface.h"
 #include "delegates/common/ipam_step.h"
 #include "net/netns.h"
@@ -98,6 +99,7 @@ cni::Result add_child_link(const cni::Request& req, const ChildLinkConf& c, Crea
   } catch (const cni::Error&) {
     // IPv6 disabled in the pod: nothing to notify.
   }
+  probe_addresses(req, pod, inv.ifname, addrs);
   configure_interface(pod, inv.ifname, addrs);
 
   cni::Result result = std::move(addrs);

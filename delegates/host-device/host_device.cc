@@ -11,6 +11,7 @@
 
 #include "cni/scope_guard.h"
 #include "cni/state_file.h"
+#include "delegates/common/address_probe.h"
 #include "delegates/common/configure_iface.h"
 #include "delegates/common/ipam_step.h"
 #include "net/link_move.h"
@@ -136,6 +137,7 @@ cni::Result HostDevicePlugin::add(const cni::Request& req) {
     cni::ScopeGuard release([&] { ipam.del(req); });
     if (ip.ips.empty()) throw Error(cni::kInvalidConfig, "IPAM plugin returned missing IP config");
     for (cni::IpConfig& a : ip.ips) a.interface = 0;
+    probe_addresses(req, pod_sk, inv.ifname, ip);
     configure_interface(pod_sk, inv.ifname, ip);
     result.ips = ip.ips;
     result.routes = ip.routes;

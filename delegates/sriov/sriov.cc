@@ -12,6 +12,7 @@
 
 #include "cni/scope_guard.h"
 #include "cni/state_file.h"
+#include "delegates/common/address_probe.h"
 #include "delegates/common/configure_iface.h"
 #include "delegates/common/ipam_step.h"
 #include "net/link_move.h"
@@ -315,7 +316,10 @@ cni::Result SriovPlugin::add(const cni::Request& req) {
     cni::ScopeGuard release([&] { ipam.del(req); });
     if (ip.ips.empty()) throw Error(cni::kInvalidConfig, "IPAM plugin returned missing IP config");
     for (cni::IpConfig& a : ip.ips) a.interface = 0;
-    if (pod_sk) configure_interface(*pod_sk, inv.ifname, ip);
+    if (pod_sk) {
+      probe_addresses(req, *pod_sk, inv.ifname, ip);
+      configure_interface(*pod_sk, inv.ifname, ip);
+    }
     result.ips = ip.ips;
     result.routes = ip.routes;
     result.dns = ip.dns;
