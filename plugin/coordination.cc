@@ -156,7 +156,14 @@ CoordinationMode decide_auto(net::NetlinkSocket& pod, const std::string& link) {
 // probed before configuring the address.
 void detect(const JournalAttachment& a, const CoordinationSettings& s) {
   const auto timeout = s.detect_timeout_or_default();
-  const bool probe = s.detect_ip_conflict_or_default() && !probed_by_delegate(a.planned);
+  bool probe = s.detect_ip_conflict_or_default();
+  if (probe && probed_by_delegate(a.planned)) {
+    spdlog::info(
+        "coordination: {} of network \"{}\": the in-tree delegate probed its addresses "
+        "before configuring them",
+        a.planned.ifname, a.planned.network);
+    probe = false;
+  }
   for (const Address& addr : addresses_of(a)) {
     const std::string& link = a.planned.ifname;
     if (probe) {

@@ -2,13 +2,16 @@
 // bridge cluster network, a veth uplink to a "router" namespace as the macvlan master, and
 // cnimux run inside the node with nsenter. Overlay pods answer on the link a request came in
 // by; underlay pods reach a Service (DNAT on the node, as kube-proxy does) and the node through
-// the veth; a conflicting address fails the ADD; rollback and DEL leave nothing.
+// the veth; a conflicting address (IPv4 by ARP, IPv6 by NDP DAD) fails the ADD, before it is
+// configured when the delegate is in-tree; rollback and DEL leave nothing.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "test/e2e/e2e_node.h"
 
@@ -20,6 +23,8 @@ constexpr const char* kServiceIp = "10.96.0.10";
 constexpr const char* kNodeIp = "10.231.0.1";  // the cluster bridge's gateway, a node address
 constexpr const char* kRouterIp = "192.168.77.1";
 constexpr const char* kRemoteIp = "192.168.88.1";  // beyond the router: not on any pod subnet
+constexpr const char* kRouterIp6 = "fd00:77::1";
+constexpr const char* kRemoteIp6 = "fd00:88::1";
 
 // Runs `cmd` in a shell and returns its stdout with the trailing newline removed.
 std::string output_of(const std::string& cmd) {
@@ -37,16 +42,20 @@ class CoordinationE2e : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(run_shell("command -v ping >/dev/null"), 0) << "needs iputils-ping";
+    // IPv6 on before any link is made or moved (a link takes its namespace's defaults).
+    ipv6_on(node_ns_);
+    ipv6_on(router_);
     // The node: forwarding on (a Kubernetes node has it), an uplink to the router.
     ASSERT_EQ(node_ns_.exec("ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 && "
                             "ip link add up0 type veth peer name up1 && "
                             "ip link set up1 netns " +
                             router_.name() + " && ip link set up0 up"),
               0);
-    ASSERT_EQ(
-        router_.exec(std::string("ip link set lo up && ip link set up1 up && ") + "ip addr add " +
-                     kRouterIp + "/24 dev up1 && ip addr add " + kRemoteIp + "/32 dev lo"),
-        0);
+    ASSERT_EQ(router_.exec(std::string("ip link set lo up && ip link set up1 up && ") +
+                           "ip addr add " + kRouterIp + "/24 dev up1 && ip addr add " + kRemoteIp +
+                           "/32 dev lo && " + "ip -6 addr add " + kRouterIp6 +
+                           "/64 dev up1 nodad && ip -6 addr add " + kRemoteIp6 + "/128 dev lo"),
+              0);
     json cluster = {{"cniVersion", "1.0.0"},    {"type", "bridge"},
                     {"bridge", node_.bridge()}, {"isGateway", true},
                     {"isDefaultGateway", true}, {"ipam", node_.ipam("10.231.0.0/24")}};
@@ -60,6 +69,12 @@ class CoordinationE2e : public ::testing::Test {
     node_.write_cluster_network(macvlan("192.168.77.70", "192.168.77.70", kRouterIp, true),
                                 "fixed");
     node_.write_nad("default", "mv", macvlan("192.168.77.10", "192.168.77.40", kRouterIp, false));
+    node_.write_cluster_network(macvlan6("fd00:77::50", kRouterIp6, true), "conflict6");
+    node_.write_cluster_network(macvlan6("fd00:77::60", "fd00:77::99", true), "deadgw6");
+    json dual = macvlan("192.168.77.70", "192.168.77.70", kRouterIp, false);
+    dual["ipam"]["ranges"].push_back(
+        macvlan6("fd00:77::70", kRouterIp6, false)["ipam"]["ranges"][0]);
+    node_.write_nad("default", "mv6", dual);
     // cnimux and its delegates run inside the node namespace, as on a real node.
     wrapper_ = node_.dir() + "/cnimux-in-node";
     std::ofstream(wrapper_) << "#!/bin/sh\nexec nsenter --net=" << node_ns_.path() << " "
@@ -82,6 +97,46 @@ class CoordinationE2e : public ::testing::Test {
             {"ipam", ipam}};
   }
 
+  // A macvlan on the uplink whose pool is the one IPv6 address `ip`, gateway `gw`.
+  json macvlan6(const std::string& ip, const std::string& gw, bool default_route) const {
+    json m = macvlan("", "", "", false);
+    m["ipam"] = node_.ipam("fd00:77::/64");
+    m["ipam"]["ranges"][0][0]["rangeStart"] = ip;
+    m["ipam"]["ranges"][0][0]["rangeEnd"] = ip;
+    m["ipam"]["ranges"][0][0]["gateway"] = gw;
+    if (default_route) m["ipam"]["routes"] = json::array({{{"dst", "::/0"}, {"gw", gw}}});
+    return m;
+  }
+
+  // IPv6 enabled in `ns`, kernel DAD off for links made or moved there from now on. The
+  // reference macvlan would otherwise wait for the kernel's DAD (and fail a conflict on its own
+  // terms); nodes that turn kernel DAD off are the ones that need the stage's probe.
+  static void ipv6_on(const TestNetns& ns) {
+    ASSERT_EQ(ns.exec("sysctl -qw net.ipv6.conf.all.disable_ipv6=0 "
+                      "net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.default.accept_dad=0"),
+              0);
+    ASSERT_EQ(
+        output_of("ip netns exec " + ns.name() + " sysctl -n net.ipv6.conf.default.disable_ipv6"),
+        "0");
+  }
+
+  // A holder of `ips` (CIDRs; IPv6 without DAD) on a macvlan of the uplink in `ns`; its MAC.
+  std::string hold(const TestNetns& ns, const std::vector<std::string>& ips) const {
+    ipv6_on(ns);
+    EXPECT_EQ(node_ns_.exec("ip link add hold0 link up0 type macvlan mode bridge && "
+                            "ip link set hold0 netns " +
+                            ns.name()),
+              0);
+    for (const auto& ip : ips) {
+      EXPECT_EQ(ns.exec("ip addr add " + ip + " dev hold0" +
+                        (ip.find(':') != std::string::npos ? " nodad" : "")),
+                0);
+    }
+    EXPECT_EQ(ns.exec("ip link set hold0 up"), 0);
+    return output_of("ip -n " + ns.name() +
+                     " -o link show hold0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2");
+  }
+
   json meta(const std::string& cluster, const json& coordination) const {
     json m = node_.meta_config({{"clusterNetwork", cluster}});
     if (!coordination.is_null()) m["coordination"] = coordination;
@@ -102,16 +157,25 @@ class CoordinationE2e : public ::testing::Test {
     return testing_support::run_plugin(wrapper_, env, conf.dump());
   }
 
+  static std::string ipv6_of(const TestNetns& ns, const std::string& link) {
+    return output_of("ip -n " + ns.name() + " -6 -o addr show dev " + link +
+                     " scope global | awk '{print $4}' | cut -d/ -f1");
+  }
   static std::string ipv4_of(const TestNetns& ns, const std::string& link) {
     return output_of("ip -n " + ns.name() + " -4 -o addr show dev " + link +
                      " | awk '{print $4}' | cut -d/ -f1");
   }
   std::string node_links() const { return output_of("ip -n " + node_ns_.name() + " -o link"); }
-  static std::string rules(const TestNetns& ns) {
-    return output_of("ip -n " + ns.name() + " rule");
+  static std::string rules(const TestNetns& ns, const std::string& family = "") {
+    return output_of("ip " + family + " -n " + ns.name() + " rule");
   }
-  static std::string table(const TestNetns& ns, int t) {
-    return output_of("ip -n " + ns.name() + " route show table " + std::to_string(t));
+  static std::string table(const TestNetns& ns, int t, const std::string& family = "") {
+    return output_of("ip " + family + " -n " + ns.name() + " route show table " +
+                     std::to_string(t));
+  }
+  static std::string mac_of(const TestNetns& ns, const std::string& link) {
+    return output_of("ip -n " + ns.name() + " -o link show " + link +
+                     " | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2");
   }
 
   // Nothing of a pod left: no coordination link or host route on the node, no address held,
@@ -371,6 +435,150 @@ TEST_F(CoordinationE2e, RepeatedAddAndDelAfterAnInterruptedAddLeaveOneVethThenNo
   EXPECT_EQ(rules(pod).find("lookup 101"), std::string::npos) << rules(pod);
   EXPECT_EQ(table(pod, 101), "");
   expect_node_clean("co-kill", "");
+}
+
+TEST_F(CoordinationE2e, Ipv6ConflictingAddressFailsTheAddByNdpAndLeavesNothing) {
+  TestNetns holder("coh6");
+  const std::string holder_mac = hold(holder, {"fd00:77::50/64"});
+  TestNetns pod("cop6x");
+  ipv6_on(pod);
+  const json conf =
+      meta("conflict6", {{"mode", "overlay"}, {"detectIPConflict", true}, {"detectTimeout", 0.5}});
+  auto add = run("ADD", "co-conflict6", pod, conf);
+  ASSERT_NE(add.exit_code, 0) << add.out;
+  json err = json::parse(add.out);
+  EXPECT_EQ(err.value("code", 0), 130) << add.out;
+  EXPECT_NE(err.value("msg", "").find("fd00:77::50"), std::string::npos) << add.out;
+  EXPECT_NE(err.value("msg", "").find("eth0"), std::string::npos) << add.out;
+  EXPECT_NE(err.value("msg", "").find(holder_mac), std::string::npos) << add.out;
+  EXPECT_EQ(output_of("ip -n " + pod.name() + " -o link").find("eth0"), std::string::npos);
+  expect_node_clean("co-conflict6", "");
+  EXPECT_EQ(run("DEL", "co-conflict6", pod, conf).exit_code, 0);
+}
+
+TEST_F(CoordinationE2e, Ipv6UnreachableGatewayFailsOrWarnsAsConfigured) {
+  TestNetns pod("cop6g");
+  ipv6_on(pod);
+  auto fail = run(
+      "ADD", "co-gw6", pod,
+      meta("deadgw6", {{"mode", "overlay"}, {"detectGateway", "fail"}, {"detectTimeout", 0.3}}));
+  ASSERT_NE(fail.exit_code, 0);
+  EXPECT_EQ(json::parse(fail.out).value("code", 0), 131) << fail.out;
+  EXPECT_NE(fail.out.find("fd00:77::99"), std::string::npos) << fail.out;
+  EXPECT_NE(fail.out.find("does not answer NDP on eth0 within 300 ms"), std::string::npos)
+      << fail.out;
+  expect_node_clean("co-gw6", "");
+  const json warn =
+      meta("deadgw6", {{"mode", "overlay"}, {"detectGateway", "warn"}, {"detectTimeout", 0.3}});
+  auto added = run("ADD", "co-gw6", pod, warn);
+  EXPECT_EQ(added.exit_code, 0) << added.out << added.err;
+  EXPECT_EQ(run("DEL", "co-gw6", pod, warn).exit_code, 0);
+  expect_node_clean("co-gw6", "");
+}
+
+TEST_F(CoordinationE2e, Ipv6DualStackNet1PassesTheChecksAndRepliesLeaveByNet1) {
+  // net1 holds 192.168.77.70 and fd00:77::70; its gateway answers NDP; nobody else holds them.
+  node_.write_pod("default", "web", "uid-6", {{kNetworks, "mv6"}});
+  TestNetns pod("cop6o");
+  ipv6_on(pod);
+  const json conf = meta("cluster", {{"mode", "overlay"},
+                                     {"detectIPConflict", true},
+                                     {"detectGateway", "fail"},
+                                     {"detectTimeout", 0.3}});
+  auto add = run("ADD", "co-dual", pod, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_EQ(ipv6_of(pod, "net1"), "fd00:77::70");
+  EXPECT_NE(rules(pod, "-6").find("1001:\tfrom fd00:77::70 lookup 101"), std::string::npos)
+      << rules(pod, "-6");
+  EXPECT_NE(table(pod, 101, "-6").find("default via " + std::string(kRouterIp6) + " dev net1"),
+            std::string::npos)
+      << table(pod, 101, "-6");
+  // eth0 (the cluster bridge) has no IPv6 default route: only the rule sends the reply back.
+  EXPECT_EQ(
+      router_.exec("ping -6 -c1 -W2 -I " + std::string(kRemoteIp6) + " fd00:77::70 >/dev/null"), 0);
+  EXPECT_EQ(run("CHECK", "co-dual", pod, conf).exit_code, 0);
+  auto del = run("DEL", "co-dual", pod, conf);
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_EQ(rules(pod, "-6").find("lookup 101"), std::string::npos) << rules(pod, "-6");
+  expect_node_clean("co-dual", "");
+}
+
+TEST_F(CoordinationE2e, Ipv6AnnouncementReplacesTheRoutersStaleNeighbourEntry) {
+  // The router remembers fd00:77::70 at an old MAC (the address's previous pod). The
+  // reference macvlan sends no advertisement of its own, and the DAD probe (from ::) changes no
+  // cache: only the stage's unsolicited NA can correct it.
+  ASSERT_EQ(router_.exec("ip -6 neigh replace fd00:77::70 lladdr 02:00:00:00:00:99 dev up1 "
+                         "nud stale"),
+            0);
+  node_.write_pod("default", "web", "uid-a", {{kNetworks, "mv6"}});
+  TestNetns pod("cop6a");
+  ipv6_on(pod);
+  const json conf =
+      meta("cluster", {{"mode", "overlay"}, {"detectIPConflict", true}, {"detectTimeout", 0.3}});
+  auto add = run("ADD", "co-na", pod, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  const std::string mac = mac_of(pod, "net1");
+  ASSERT_FALSE(mac.empty());
+  // The router handles the advertisement in its softirq: wait for the state, bounded.
+  std::string entry;
+  for (int i = 0; i < 500 && entry.find(mac) == std::string::npos; ++i) {
+    entry = output_of("ip -n " + router_.name() + " -6 neigh show fd00:77::70 dev up1");
+    if (entry.find(mac) == std::string::npos) usleep(10000);
+  }
+  EXPECT_NE(entry.find(mac), std::string::npos) << entry;
+  EXPECT_EQ(run("DEL", "co-na", pod, conf).exit_code, 0);
+  expect_node_clean("co-na", "");
+}
+
+TEST_F(CoordinationE2e, InTreeMacvlanProbesBeforeConfiguringAndAConflictLeavesNothing) {
+  // inTree: "macvlan" runs cnimux's own macvlan, which probes before it adds the address. The
+  // holder holds both the IPv4 and the IPv6 address that the "conflict" networks would give.
+  TestNetns holder("cohi");
+  const std::string holder_mac = hold(holder, {"192.168.77.50/24", "fd00:77::50/64"});
+  for (const char* network : {"conflict", "conflict6"}) {
+    SCOPED_TRACE(network);
+    TestNetns pod("copi");
+    ipv6_on(pod);
+    json conf =
+        meta(network, {{"mode", "underlay"}, {"detectIPConflict", true}, {"detectTimeout", 0.5}});
+    conf["inTree"] = {"macvlan"};
+    const std::string cid = std::string("co-intree-") + network;
+    auto add = run("ADD", cid, pod, conf);
+    ASSERT_NE(add.exit_code, 0) << add.out;
+    json err = json::parse(add.out);
+    const std::string msg = err.value("msg", "");
+    EXPECT_EQ(err.value("code", 0), 130) << add.out;
+    EXPECT_NE(msg.find(std::string(network) == "conflict" ? "192.168.77.50" : "fd00:77::50"),
+              std::string::npos)
+        << add.out;
+    EXPECT_NE(msg.find("on eth0"), std::string::npos) << add.out;
+    EXPECT_NE(msg.find(holder_mac), std::string::npos) << add.out;
+    // The delegate's own error: found before the address was put on eth0, not after.
+    EXPECT_NE(msg.find("before configuring it"), std::string::npos) << add.out;
+    // No link left (neither eth0 nor the delegate's temporary name), nothing held.
+    EXPECT_EQ(output_of("ip -n " + pod.name() + " -o link | grep -v ': lo:'"), "");
+    expect_node_clean(cid, "");
+    EXPECT_EQ(run("DEL", cid, pod, conf).exit_code, 0);
+  }
+}
+
+TEST_F(CoordinationE2e, InTreeMacvlanWithoutAConflictIsProbedOnceByTheDelegate) {
+  TestNetns pod("copis");
+  ipv6_on(pod);
+  json conf =
+      meta("fixed", {{"mode", "underlay"}, {"detectIPConflict", true}, {"detectTimeout", 0.3}});
+  conf["inTree"] = {"macvlan"};
+  auto add = run("ADD", "co-intree-ok", pod, conf);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_EQ(ipv4_of(pod, "eth0"), "192.168.77.70");
+  // The plan carries the probe request to the delegate, and the stage did not probe again.
+  const std::string journal = output_of("cat " + node_.journal_path("co-intree-ok"));
+  EXPECT_NE(journal.find("cnimuxProbe"), std::string::npos) << journal;
+  EXPECT_NE(output_of("cat " + node_.dir() + "/cnimux.log")
+                .find("the in-tree delegate probed its addresses before configuring them"),
+            std::string::npos);
+  EXPECT_EQ(run("DEL", "co-intree-ok", pod, conf).exit_code, 0);
+  expect_node_clean("co-intree-ok", "");
 }
 
 }  // namespace
