@@ -1,8 +1,9 @@
 // The coordination stage (docs/coordination.md): after the delegates and the default-route
 // choice, before network-status, it makes a pod's attachments work together: source-based
 // policy routing per extra link, a veth to the node for underlay pods, address conflict and
-// gateway checks, MACs derived from addresses, and gratuitous ARP. Everything it does is journalled
-// first and undone by rollback, DEL and GC.
+// gateway checks (ARP for IPv4, NDP for IPv6), MACs derived from addresses, and gratuitous ARP /
+// unsolicited NA. Everything it does is journalled first and undone by rollback, DEL and GC.
+// Before the delegates, it hands in-tree delegates the conflict probe (plan_in_tree_probes).
 #pragma once
 
 #include <functional>
