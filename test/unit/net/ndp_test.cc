@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -77,6 +78,29 @@ TEST_F(NdpTest, ProbeSeesAHolderEvenWhenItsOwnAddressIsConfiguredHere) {
   // still reports the other host and never the pod itself.
   ASSERT_EQ(a_.exec("ip -6 addr add fd00:77::2/64 dev a0 nodad"), 0);
   auto holder = in_a([] { return ndp_probe("a0", "fd00:77::2", milliseconds(3000)); });
+  ASSERT_TRUE(holder.has_value());
+  EXPECT_EQ(*holder, mac_of(b_, "b0"));
+}
+
+TEST_F(NdpTest, ProbeSeesAnotherProberOfTheSameAddress) {
+  // b holds nothing but keeps probing fd00:77::5 itself (two pods handed the same address at
+  // once): its DAD solicitation from :: is a conflict for a too.
+  std::atomic<bool> done{false};
+  std::thread other([&] {
+    with_netns(Netns::open(b_.path()), [&] {
+      while (!done) ndp_probe("b0", "fd00:77::5", milliseconds(90));
+    });
+  });
+  std::optional<std::string> holder;
+  try {
+    holder = in_a([] { return ndp_probe("a0", "fd00:77::5", milliseconds(3000)); });
+  } catch (...) {
+    done = true;
+    other.join();
+    throw;
+  }
+  done = true;
+  other.join();
   ASSERT_TRUE(holder.has_value());
   EXPECT_EQ(*holder, mac_of(b_, "b0"));
 }
