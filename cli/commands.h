@@ -29,8 +29,16 @@ int ipam_show(const IpamOptions& o, const std::string& pool);
 // the owner has a live journal, unless `force`.
 int ipam_release(const IpamOptions& o, const std::string& addr, const std::string& pool,
                  bool force);
+struct GcOptions {
+  bool dry_run = false;
+  std::string kubeconfig;  // non-empty: also judge the journals against the API's pods
+  std::string node;        // with kubeconfig: only pods on this node count as live
+  bool yes = false;        // with kubeconfig: free; without it the GC only shows
+};
 // Frees every allocation that no live journal attachment holds (ipam::Allocator::gc_store),
-// under the journals' GC fence; with `dry_run` only lists them.
-int ipam_gc(const IpamOptions& o, bool dry_run);
+// under the journals' GC fence; with `dry_run` only lists them. With `kubeconfig`, a journal
+// whose pod the API no longer lists (cli/live_pods.h) holds nothing either, and nothing is
+// freed without `yes`; an API that cannot be read, or lists no pod, frees nothing (StateError).
+int ipam_gc(const IpamOptions& o, const GcOptions& g);
 
 }  // namespace cli

@@ -1,13 +1,16 @@
 // `cnimuxctl ipam`: the node's IPAM store (ipam::Store, ipam::Allocator) seen by pool, with
-// manual release and a GC against the live journals.
+// manual release and a GC against the live journals (and, with --kubeconfig, the live pods).
 #include <filesystem>
 #include <iostream>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/journals.h"
+#include "cli/live_pods.h"
 #include "cli/output.h"
 #include "ipam/allocator.h"
 #include "ipam/config.h"
@@ -200,17 +203,52 @@ int ipam_release(const IpamOptions& o, const std::string& addr, const std::strin
   return kExitOk;
 }
 
-int ipam_gc(const IpamOptions& o, bool dry_run) {
+namespace {
+
+// What the GC keeps: every live journal attachment, less (with --kubeconfig) those of the
+// journals whose pod the API no longer has. `gone` gets why each such journal was dropped.
+ipam::LiveAttachments gc_live_set(const IpamOptions& o, const std::set<std::string>& listed_before,
+                                  const std::optional<ApiPods>& api,
+                                  std::map<std::string, std::string>& gone) {
+  std::vector<PodView> now = read_pods(o.cni_dir);
+  ipam::LiveAttachments live = live_attachments(now);  // refuses a corrupt journal first
+  if (!api) return live;
+  ApiVerdict verdict = judge_journals(now, listed_before, *api);
+  gone = std::move(verdict.gone);
+  return live_attachments(verdict.keep);
+}
+
+std::string gc_reason(const ipam::Allocation& a, const std::map<std::string, std::string>& gone) {
+  auto it = gone.find(a.owner.container_id);
+  if (it != gone.end()) return it->second;
+  return a.owner.container_id.empty() ? "sticky, bound to no container" : "no live journal";
+}
+
+}  // namespace
+
+int ipam_gc(const IpamOptions& o, const GcOptions& g) {
   std::error_code ec;
   // With no journals every allocation would look dead: a mistyped --cni-dir must not free them.
   if (!fs::is_directory(o.cni_dir, ec)) {
     throw StateError("cniDir \"" + o.cni_dir + "\" is not a directory; GC needs the live journals");
   }
   auto store = open_existing_store(o.store);
+  // Freeing on the API's word overrides the node's own journals: without --yes it only shows.
+  const bool dry_run = g.dry_run || (!g.kubeconfig.empty() && !g.yes);
+  // The journals are read before the API is asked, so that a journal written after the list
+  // (its pod may be newer than the list) is never judged by it; the API is asked before the
+  // fence is taken, so that no ADD waits on the API server.
+  std::set<std::string> listed_before;
+  std::optional<ApiPods> api;
+  if (!g.kubeconfig.empty()) {
+    for (const auto& pod : read_pods(o.cni_dir)) listed_before.insert(pod.container_id);
+    api = list_api_pods(g.kubeconfig, g.node);
+  }
   plugin::Journal journal(o.cni_dir);
   plugin::Journal::Lock fence;
   if (!dry_run) fence = journal.gc_fence(true);  // as the plugin's GC: no ADD allocates meanwhile
-  const ipam::LiveAttachments live = live_attachments(read_pods(o.cni_dir));
+  std::map<std::string, std::string> gone;
+  const ipam::LiveAttachments live = gc_live_set(o, listed_before, api, gone);
   std::vector<ipam::Allocation> dead;
   for (auto& a : store->list_all()) {
     if (!live.count({a.owner.network, a.owner.container_id, a.owner.ifname})) {
@@ -223,22 +261,33 @@ int ipam_gc(const IpamOptions& o, bool dry_run) {
   }
   if (o.json) {
     Json list = Json::array();
-    for (const auto& a : dead) list.push_back(allocation_json(a));
-    std::cout << Json{{"dryRun", dry_run}, {"freed", dry_run ? 0 : freed}, {"dead", list}}.dump()
-              << "\n";
+    for (const auto& a : dead) {
+      Json j = allocation_json(a);
+      j["reason"] = gc_reason(a, gone);
+      list.push_back(j);
+    }
+    Json out = {{"dryRun", dry_run}, {"freed", dry_run ? 0 : freed}, {"dead", list}};
+    if (api) out["podsListed"] = api->uids.size();
+    std::cout << out.dump() << "\n";
     return kExitOk;
   }
+  if (api) std::cout << api->uids.size() << " pod(s) listed by " << api->source << "\n";
   if (dead.empty()) {
     std::cout << "nothing to free: every allocation belongs to a live attachment\n";
     return kExitOk;
   }
-  Table t = allocation_table();
-  for (const auto& a : dead) add_row(t, a);
+  Table t({"ADDRESS", "POOL", "NETWORK", "CONTAINER", "IFNAME", "STICKY POD", "WHY"});
+  for (const auto& a : dead) {
+    t.add({a.address.str(), a.pool, a.owner.network, or_dash(a.owner.container_id),
+           or_dash(a.owner.ifname), or_dash(a.owner.pod_ref), gc_reason(a, gone)});
+  }
   t.print(std::cout);
   std::cout << "\n"
             << (dry_run ? "would free " + std::to_string(dead.size())
                         : "freed " + std::to_string(freed))
-            << " allocation(s) held by no live attachment\n";
+            << " allocation(s) held by no live attachment"
+            << (api ? " or by a pod the API no longer has" : "") << "\n";
+  if (dry_run && !g.dry_run) std::cout << "nothing was freed: rerun with --yes to free them\n";
   return kExitOk;
 }
 

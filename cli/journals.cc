@@ -37,6 +37,7 @@ PodView view_of(const plugin::JournalRecord& rec) {
   v.container_id = rec.container_id;
   v.pod_namespace = rec.pod_namespace;
   v.pod_name = rec.pod_name;
+  v.pod_uid = rec.pod_uid;
   v.netns = rec.netns;
   v.abandoned = rec.abandoned;
   v.deleted_at = rec.deleted_at;

@@ -27,6 +27,7 @@ struct PodView {
   std::string container_id;
   std::string pod_namespace;
   std::string pod_name;
+  std::string pod_uid;  // K8S_POD_UID as the ADD received it; "" when the runtime sent none
   std::string netns;
   std::string state;
   std::vector<PodInterface> interfaces;

@@ -20,9 +20,10 @@ constexpr const char* kFooter = R"(Examples:
   cnimuxctl ipam show macvlan-a --json
   cnimuxctl ipam release 10.77.0.7 --pool macvlan-a
   cnimuxctl ipam gc --dry-run
+  cnimuxctl ipam gc --kubeconfig ~/.kube/config --node node-1 --yes
 
 Exit status: 0 success; 1 invalid input or refused action (the plugin's message on stderr);
-2 bad command line; 3 the node's journals or IPAM store cannot be read.
+2 bad command line; 3 the node's journals, IPAM store or (ipam gc --kubeconfig) API cannot be read.
 Reference: docs/cnimuxctl.md)";
 
 std::string default_store() {
@@ -89,9 +90,18 @@ int main(int argc, char** argv) {
   release->add_option("ADDR", addr, "The address")->required();
   release->add_option("--pool", pool, "The pool, when several hold ADDR");
   release->add_flag("--force", force, "Free it even though a live journal holds it");
-  auto* gc = ipam_cmd->add_subcommand("gc", "Free what no live journal attachment holds");
-  bool dry_run = false;
-  gc->add_flag("--dry-run", dry_run, "Only list what would be freed");
+  auto* gc = ipam_cmd->add_subcommand(
+      "gc", "Free what no live journal attachment (and, with --kubeconfig, no live pod) holds");
+  cli::GcOptions go;
+  gc->add_flag("--dry-run", go.dry_run, "Only list what would be freed");
+  gc->add_option("--kubeconfig", go.kubeconfig,
+                 "Also free what journals of pods the API no longer has hold (needs list pods)");
+  gc->add_option("--node", go.node, "With --kubeconfig: only pods on this node count as live");
+  gc->add_flag("--yes", go.yes, "With --kubeconfig: free (without it, only list)");
+  gc->footer(
+      "Examples:\n  cnimuxctl ipam gc --dry-run\n"
+      "  cnimuxctl ipam gc --kubeconfig ~/.kube/config --node $(hostname)\n"
+      "  cnimuxctl ipam gc --kubeconfig ~/.kube/config --node $(hostname) --yes");
   ipam_cmd->footer(
       "Examples:\n  cnimuxctl ipam pools\n  cnimuxctl ipam show macvlan-a\n"
       "  cnimuxctl ipam release 10.77.0.7 --pool macvlan-a\n"
@@ -117,7 +127,7 @@ int main(int argc, char** argv) {
     if (*pools) return cli::ipam_pools(io);
     if (*show) return cli::ipam_show(io, pool);
     if (*release) return cli::ipam_release(io, addr, pool, force);
-    if (*gc) return cli::ipam_gc(io, dry_run);
+    if (*gc) return cli::ipam_gc(io, go);
   } catch (const cni::Error& e) {
     return fail(cli::kExitInvalid, e.code(), e.msg(), json);
   } catch (const cli::Refused& e) {

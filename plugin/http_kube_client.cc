@@ -273,6 +273,55 @@ void HttpKubeClient::patch_pod_annotation(const std::string& ns, const std::stri
                      "PATCH " + path + ": HTTP 404: pod " + ns + "/" + name + " not found");
 }
 
+namespace {
+
+// The items of one PodList page, checked: a caller frees what the list lacks, so an answer
+// that is not a list of named pods must fail rather than read as "no pods".
+std::vector<nlohmann::json> pod_items(const std::string& what, nlohmann::json page) {
+  if (page.value("kind", "") != "PodList" || !page.contains("items") ||
+      !(page["items"].is_array() || page["items"].is_null()))
+    throw cni::Error(cni::kKubeApiFailure, what + ": the answer is not a PodList");
+  std::vector<nlohmann::json> out;
+  if (page["items"].is_null()) return out;
+  for (auto& pod : page["items"]) {
+    const nlohmann::json& meta = pod.contains("metadata") ? pod["metadata"] : nlohmann::json();
+    if (!meta.is_object() || !meta.contains("namespace") || !meta["namespace"].is_string() ||
+        !meta.contains("name") || !meta["name"].is_string())
+      throw cni::Error(cni::kKubeApiFailure,
+                       what + ": a PodList item lacks metadata.namespace or metadata.name");
+    out.push_back(std::move(pod));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<nlohmann::json> HttpKubeClient::list_pods(const std::string& field_selector,
+                                                      int page_size) {
+  std::lock_guard lock(mu_);
+  std::vector<nlohmann::json> pods;
+  std::string cont;
+  do {
+    ++stats_.pod_lists;
+    std::string path = "/api/v1/pods?limit=" + std::to_string(std::max(1, page_size));
+    if (!field_selector.empty()) path += "&fieldSelector=" + escape(curl_->handle, field_selector);
+    if (!cont.empty()) path += "&continue=" + escape(curl_->handle, cont);
+    Response r = request("GET", path, "", "");
+    if (r.status == 404)
+      throw cni::Error(cni::kKubeApiFailure, "GET " + path + ": HTTP 404: no pod list here");
+    nlohmann::json page = *parse_answer("GET " + path, r.body);
+    for (auto& pod : pod_items("GET " + path, page)) pods.push_back(std::move(pod));
+    const nlohmann::json& meta = page.contains("metadata") ? page["metadata"] : nlohmann::json();
+    std::string next = meta.is_object() && meta.contains("continue") && meta["continue"].is_string()
+                           ? meta["continue"].get<std::string>()
+                           : "";
+    if (!next.empty() && next == cont)
+      throw cni::Error(cni::kKubeApiFailure, "GET " + path + ": the same continue token again");
+    cont = std::move(next);
+  } while (!cont.empty());
+  return pods;
+}
+
 KubeRequestStats HttpKubeClient::stats() const {
   std::lock_guard lock(mu_);
   return stats_;

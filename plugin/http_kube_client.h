@@ -1,4 +1,5 @@
-// The libcurl implementation of plugin::KubeClient: TLS verified by default, bearer token read
+// The libcurl implementation of plugin::KubeClient (plus list_pods, for cnimuxctl), sending only
+// the requests plugin/kube_api_grants.h lists: TLS verified by default, bearer token read
 // per request, one keep-alive connection per client, retries inside one overall time budget.
 #pragma once
 
@@ -7,7 +8,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "plugin/kube_api_grants.h"
 #include "plugin/kube_client.h"
 #include "plugin/kubeconfig.h"
 
@@ -29,7 +32,8 @@ struct KubeRequestStats {
   int pod_gets = 0;
   int nad_gets = 0;
   int patches = 0;
-  int attempts = 0;  // HTTP requests sent, retries included
+  int pod_lists = 0;  // pages of list_pods
+  int attempts = 0;   // HTTP requests sent, retries included
 };
 
 class HttpKubeClient : public KubeClient {
@@ -49,6 +53,14 @@ class HttpKubeClient : public KubeClient {
   // A 404 is an error here: there is no pod to annotate.
   void patch_pod_annotation(const std::string& ns, const std::string& name, const std::string& key,
                             const std::string& value) override;
+
+  // GET /api/v1/pods (every namespace), page by page (`page_size` items, following
+  // metadata.continue), restricted by `field_selector` (e.g. "spec.nodeName=n1") when
+  // non-empty. Returns every pod, or throws: a partial list is never returned, since its
+  // callers free what is missing from it. Each page must be a PodList whose items carry
+  // metadata.namespace and metadata.name (kKubeApiFailure naming the page otherwise); other
+  // failures as get_pod, a 404 included. Not part of KubeClient: only cnimuxctl lists.
+  std::vector<nlohmann::json> list_pods(const std::string& field_selector, int page_size = 100);
 
   KubeRequestStats stats() const;
 

@@ -9,6 +9,8 @@ Usage:
 
 Kubernetes paths (bearer token required):
   GET   /api/v1/namespaces/{ns}/pods[/{name}[/status]]
+  GET   /api/v1/pods[?limit=N&continue=T&fieldSelector=spec.nodeName=NODE]   every namespace,
+        paged as the real server pages (metadata.continue on every page but the last)
   PATCH /api/v1/namespaces/{ns}/pods/{name}[/status]   merge, strategic-merge or json-patch
   PUT   /api/v1/namespaces/{ns}/pods/{name}[/status]   409 on a stale resourceVersion
   GET   /apis/k8s.cni.cncf.io/v1/namespaces/{ns}/network-attachment-definitions[/{name}]
@@ -42,6 +44,7 @@ import threading
 import time
 import urllib.parse
 
+ALL_PODS_PATH = "/api/v1/pods"
 POD_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/pods(?:/([^/]+)(/status)?)?$")
 NAD_PATH = re.compile(
     r"^/apis/k8s\.cni\.cncf\.io/v1/namespaces/([^/]+)/network-attachment-definitions(?:/([^/]+))?$")
@@ -263,7 +266,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.authorized(auth):
             return self.send_json(401, status_object(401, "Unauthorized"))
         try:
-            self.serve_kube(method, url.path, body)
+            self.serve_kube(method, url.path, body, url.query)
         except (ValueError, KeyError, IndexError, TypeError) as e:
             self.send_json(400, status_object(400, "bad request: %s" % e))
 
@@ -305,7 +308,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as e:
             self.send_json(400, status_object(400, "bad control request: %s" % e))
 
-    def serve_kube(self, method, path, body):
+    def serve_kube(self, method, path, body, query=""):
+        if path == ALL_PODS_PATH and method == "GET":
+            return self.serve_pod_list(urllib.parse.parse_qs(query))
         match = POD_PATH.match(path)
         if match:
             return self.serve_pod(method, match.group(1), match.group(2), body)
@@ -327,6 +332,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(404, status_object(
                 404, '%s "%s" not found' % (kind, name), name, kind))
         self.send_json(200, obj)
+
+    def serve_pod_list(self, params):
+        """Every namespace's pods, sorted, filtered by spec.nodeName and paged by limit."""
+        selector = params.get("fieldSelector", [""])[0]
+        node = None
+        if selector:
+            key, sep, value = selector.partition("=")
+            if key != "spec.nodeName" or not sep:
+                return self.send_json(400, status_object(
+                    400, "field label not supported: %s" % selector))
+            node = value
+        with self.server.store.lock:
+            items = [copy.deepcopy(o) for _, o in sorted(self.server.store.pods.items())
+                     if node is None or o.get("spec", {}).get("nodeName") == node]
+        start = int(params.get("continue", ["0"])[0] or 0)
+        limit = int(params.get("limit", ["0"])[0] or 0)
+        end = start + limit if limit > 0 else len(items)
+        meta = {"resourceVersion": "1"}
+        if end < len(items):
+            meta["continue"] = str(end)
+        self.send_json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": meta,
+                             "items": items[start:end]})
 
     def serve_pod(self, method, ns, name, body):
         store = self.server.store
