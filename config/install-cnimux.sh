@@ -1,9 +1,12 @@
 #!/bin/sh
 # The DaemonSet's entrypoint: installs cnimux, cnimux-ipam and the in-tree delegates into the
 # host's CNI bin dir (cnimuxctl stays in the image: `kubectl exec` it),
-# writes the kubeconfig cnimux uses and the node's conflist, then keeps the token fresh.
-# Every file is written to a temporary name and renamed into place, so the runtime never
+# writes the kubeconfig cnimux uses and, once the cluster network's own config exists, the
+# node's conflist; then keeps the token fresh. Every file is written to a fresh temporary
+# name (mktemp: every container's installer is PID 1, so $$ would collide between the old and
+# the new pod of a rolling update), synced and renamed into place, so the runtime never
 # executes a half-copied binary nor reads a half-written config.
+# Tested by test/unit/config/installer_test.cc against a fake host root.
 set -eu
 
 HOST=${CNIMUX_HOST_ROOT:-/host}
@@ -16,15 +19,30 @@ SA_DIR=${CNIMUX_SA_DIR:-/var/run/secrets/kubernetes.io/serviceaccount}
 HOST_CONF_DIR=${CNIMUX_HOST_CONF_DIR:-/etc/cni/net.d}
 REFRESH_SECONDS=${CNIMUX_TOKEN_REFRESH_SECONDS:-60}
 ONCE=${CNIMUX_INSTALL_ONCE:-false}
+# What to wait for before writing the conflist: "" derives it from clusterNetwork; a host path
+# waits for that file; "none" does not wait (docs/operations.md, "Install").
+READY=${CNIMUX_CLUSTER_NETWORK_READY:-}
+POLL_SECONDS=${CNIMUX_POLL_SECONDS:-1}
 
 log() { echo "install-cnimux: $*" >&2; }
 
-# Copies $1 to $2 through a temporary file in the same directory, then renames it.
+# A new, empty temporary file next to $1 (created exclusively: never a leftover or a link).
+temp_for() {
+  mktemp "$(dirname "$1")/.$(basename "$1").XXXXXX"
+}
+
+# Moves the written temporary $1 over $2 with mode $3, its data on disk first.
+commit_file() {
+  chmod "$3" "$1"
+  sync "$1"
+  mv -f "$1" "$2"
+}
+
+# Copies $1 to $2 (mode $3) through a fresh temporary file in the same directory.
 replace_file() {
-  tmp="$(dirname "$2")/.$(basename "$2").tmp.$$"
-  cp "$1" "$tmp"
-  chmod "$3" "$tmp"
-  mv -f "$tmp" "$2"
+  tmp=$(temp_for "$2")
+  cat "$1" >"$tmp"
+  commit_file "$tmp" "$2" "$3"
 }
 
 # The binaries and their libraries. A rename never disturbs a cnimux that is running: it
@@ -58,7 +76,8 @@ write_kubeconfig() {
   chmod 0700 "$dir"
   replace_file "$SA_DIR/ca.crt" "$dir/ca.crt" 0600
   replace_file "$SA_DIR/token" "$dir/token" 0600
-  cat >"$dir/.cnimux.kubeconfig.tmp" <<EOF
+  tmp=$(temp_for "$dir/cnimux.kubeconfig")
+  cat >"$tmp" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -77,9 +96,60 @@ contexts:
       user: cnimux
 current-context: cnimux
 EOF
-  chmod 0600 "$dir/.cnimux.kubeconfig.tmp"
-  mv -f "$dir/.cnimux.kubeconfig.tmp" "$dir/cnimux.kubeconfig"
+  commit_file "$tmp" "$dir/cnimux.kubeconfig" 0600
   log "wrote $dir/cnimux.kubeconfig"
+}
+
+# The clusterNetwork value of the conflist ("" when it uses delegates). Whitespace is dropped
+# first, so that sed finds the key without a JSON parser in the image.
+cluster_network() {
+  tr -d ' \t\r\n' <"$CONFLIST" | sed -n 's/.*"clusterNetwork":"\([^"]*\)".*/\1/p'
+}
+
+# Whether a config in $CONF_DIR other than ours is named $1 (its "name" key).
+named_config_exists() {
+  for f in "$CONF_DIR"/*.conf "$CONF_DIR"/*.conflist "$CONF_DIR"/*.json; do
+    [ -f "$f" ] || continue
+    [ "$(basename "$f")" != 00-cnimux.conflist ] || continue
+    tr -d ' \t\r\n' <"$f" | grep -qF "\"name\":\"$1\"" && return 0
+  done
+  return 1
+}
+
+# Whether the host path $1 (as cnimux sees it) exists: a file, or a directory with a config.
+host_path_ready() {
+  p="$HOST$1"
+  [ -f "$p" ] && return 0
+  [ -d "$p" ] || return 1
+  for f in "$p"/*.conf "$p"/*.conflist; do [ -f "$f" ] && return 0; done
+  return 1
+}
+
+# Blocks until the cluster network's own config exists. A conflist written before it would
+# make the runtime report the node's network ready, and pods would be scheduled to a node
+# whose every ADD fails (Multus's boot race).
+wait_for_cluster_network() {
+  case "$READY" in
+    none) return 0 ;;
+    /*) what=$READY ;;
+    "")
+      what=$(cluster_network)
+      [ -n "$what" ] || return 0  # delegates: inline configs, nothing on disk to wait for
+      ;;
+    *) log "CNIMUX_CLUSTER_NETWORK_READY=$READY: want a host path or none"; exit 1 ;;
+  esac
+  n=0
+  while :; do
+    case "$what" in
+      /*) host_path_ready "$what" && break ;;
+      *) named_config_exists "$what" && break ;;
+    esac
+    [ $((n % 60)) -eq 0 ] &&
+      log "waiting for the cluster network's config ($what) before writing the conflist"
+    n=$((n + 1))
+    sleep "$POLL_SECONDS"
+  done
+  log "the cluster network's config ($what) is there"
 }
 
 # Last, so that a runtime that picks the conflist up finds everything it names.
@@ -93,14 +163,17 @@ refresh_token_forever() {
   while :; do
     sleep "$REFRESH_SECONDS" &
     wait $! || true
-    if ! cmp -s "$SA_DIR/token" "$CONF_DIR/cnimux.d/token"; then
-      replace_file "$SA_DIR/token" "$CONF_DIR/cnimux.d/token" 0600
-      log "service account token refreshed"
-    fi
+    for f in token ca.crt; do
+      if ! cmp -s "$SA_DIR/$f" "$CONF_DIR/cnimux.d/$f"; then
+        replace_file "$SA_DIR/$f" "$CONF_DIR/cnimux.d/$f" 0600
+        log "service account $f refreshed"
+      fi
+    done
   done
 }
 
 install_binaries
 write_kubeconfig
+wait_for_cluster_network
 write_conflist
 [ "$ONCE" = true ] || refresh_token_forever
