@@ -94,10 +94,13 @@ int main(int argc, char** argv) {
       "gc", "Free what no live journal attachment (and, with --kubeconfig, no live pod) holds");
   cli::GcOptions go;
   gc->add_flag("--dry-run", go.dry_run, "Only list what would be freed");
-  gc->add_option("--kubeconfig", go.kubeconfig,
-                 "Also free what journals of pods the API no longer has hold (needs list pods)");
-  gc->add_option("--node", go.node, "With --kubeconfig: only pods on this node count as live");
-  gc->add_flag("--yes", go.yes, "With --kubeconfig: free (without it, only list)");
+  auto* kubeconfig = gc->add_option(
+      "--kubeconfig", go.kubeconfig,
+      "Also free what journals of pods the API no longer has hold (needs list pods)");
+  gc->add_option("--node", go.node, "With --kubeconfig: only pods on this node count as live")
+      ->needs(kubeconfig);
+  gc->add_flag("--yes", go.yes, "With --kubeconfig: free (without it, only list)")
+      ->needs(kubeconfig);
   gc->footer(
       "Examples:\n  cnimuxctl ipam gc --dry-run\n"
       "  cnimuxctl ipam gc --kubeconfig ~/.kube/config --node $(hostname)\n"

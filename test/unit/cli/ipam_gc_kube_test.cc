@@ -199,6 +199,9 @@ TEST_F(IpamGcKubeTest, AnApiThatIsDownWrongOrEmptyFreesNothing) {
   std::ofstream(path("bad.kubeconfig")) << "apiVersion: v1\nkind: Config\n";
   Run r = ctl({"ipam", "gc", "--kubeconfig", path("bad.kubeconfig"), "--yes"});
   EXPECT_EQ(r.status, 1) << r.err;
+  // --node and --yes mean nothing without --kubeconfig: a bad command line, not a plain GC.
+  EXPECT_EQ(ctl({"ipam", "gc", "--yes"}).status, 2);
+  EXPECT_EQ(ctl({"ipam", "gc", "--node", "n1"}).status, 2);
   EXPECT_EQ(held(), all_);
 }
 
