@@ -1,7 +1,7 @@
 #!/bin/sh
 # The DaemonSet's entrypoint: installs cnimux, cnimux-ipam and the in-tree delegates into the
-# host's CNI bin dir (cnimuxctl stays in the image: `kubectl exec` it),
-# writes the kubeconfig cnimux uses and, once the cluster network's own config exists, the
+# host's CNI bin dir, and cnimuxctl beside their libraries in cnimux.d/ (the bundle is linked
+# to load them from there, so it runs on the host, where the store and journals are); writes the kubeconfig cnimux uses and, once the cluster network's own config exists, the
 # node's conflist; then keeps the token fresh. Every file is written to a fresh temporary
 # name (mktemp: every container's installer is PID 1, so $$ would collide between the old and
 # the new pod of a rolling update), synced and renamed into place, so the runtime never
@@ -59,6 +59,9 @@ install_binaries() {
     replace_file "$SRC/$bin" "$BIN_DIR/$bin" 0755
     log "installed $BIN_DIR/$bin"
   done
+  # Not a CNI plugin, so not in the runtime's bin dir itself.
+  replace_file "$SRC/cnimuxctl" "$BIN_DIR/cnimux.d/cnimuxctl" 0755
+  log "installed $BIN_DIR/cnimux.d/cnimuxctl"
 }
 
 api_server() {

@@ -126,6 +126,7 @@ class InstallerTest : public ::testing::Test {
   void SetUp() override {
     src_ = dir_.file("src");
     for (const auto& b : kBinaries) put(src_ + "/" + b, "#!/bin/sh\necho " + b + " v1\n");
+    put(src_ + "/cnimuxctl", "#!/bin/sh\necho cnimuxctl v1\n");
     put(src_ + "/lib/libfake.so.1", "not really a library\n");
     put(sa_ + "/token", "token-1\n");
     put(sa_ + "/ca.crt", "-----BEGIN CERTIFICATE-----\nfake\n");
@@ -159,6 +160,9 @@ class InstallerTest : public ::testing::Test {
       EXPECT_EQ(fs::status(bin_ + "/" + b).permissions() & fs::perms::all, fs::perms(0755));
     }
     EXPECT_EQ(slurp(bin_ + "/cnimux.d/lib/libfake.so.1"), slurp(src_ + "/lib/libfake.so.1"));
+    // cnimuxctl runs on the host (its loader is in cnimux.d/lib), but is no CNI plugin.
+    EXPECT_EQ(slurp(bin_ + "/cnimux.d/cnimuxctl"), slurp(src_ + "/cnimuxctl"));
+    EXPECT_FALSE(fs::exists(bin_ + "/cnimuxctl"));
     EXPECT_EQ(slurp(conf_ + "/00-cnimux.conflist"), slurp(kConflist));
     const std::string kc = slurp(conf_ + "/cnimux.d/cnimux.kubeconfig");
     EXPECT_THAT(kc, ::testing::HasSubstr("server: https://10.96.0.1:443"));
@@ -170,7 +174,8 @@ class InstallerTest : public ::testing::Test {
 
   // No temporary file is left behind in a directory the runtime reads.
   void expect_no_leftovers() const {
-    for (const auto& d : {bin_, bin_ + "/cnimux.d/lib", conf_, conf_ + "/cnimux.d"}) {
+    for (const auto& d :
+         {bin_, bin_ + "/cnimux.d", bin_ + "/cnimux.d/lib", conf_, conf_ + "/cnimux.d"}) {
       for (const auto& e : fs::directory_iterator(d)) {
         EXPECT_NE(e.path().filename().string()[0], '.') << e.path();
       }
@@ -189,14 +194,16 @@ class InstallerTest : public ::testing::Test {
 TEST_F(InstallerTest, EveryFileAppearsByRenameAndTheConflistLast) {
   cluster_network_config();
   Watch watch;
-  for (const auto& d : {bin_, bin_ + "/cnimux.d/lib", conf_, conf_ + "/cnimux.d"}) watch.add(d);
+  for (const auto& d :
+       {bin_, bin_ + "/cnimux.d", bin_ + "/cnimux.d/lib", conf_, conf_ + "/cnimux.d"})
+    watch.add(d);
   Installer run(env(true), log_);
   ASSERT_EQ(run.wait(), 0) << slurp(log_);
   expect_installed();
   expect_no_leftovers();
   std::vector<std::string> finals = {
       conf_ + "/00-cnimux.conflist", conf_ + "/cnimux.d/cnimux.kubeconfig",
-      conf_ + "/cnimux.d/token", bin_ + "/cnimux.d/lib/libfake.so.1"};
+      conf_ + "/cnimux.d/token", bin_ + "/cnimux.d/lib/libfake.so.1", bin_ + "/cnimux.d/cnimuxctl"};
   for (const auto& b : kBinaries) finals.push_back(bin_ + "/" + b);
   std::vector<std::string> moved;
   for (const auto& e : watch.drain()) {
