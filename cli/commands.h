@@ -18,6 +18,27 @@ int nad_validate(const std::vector<std::string>& files, const std::string& conf_
 // `pods`: the node's journals.
 int pods(const std::string& cni_dir, bool json);
 
+// `pod add|del|check MANIFEST`: cnimuxctl as the container runtime of one pod (cli/cni_runtime.h).
+struct PodOptions {
+  std::string manifest;  // the Pod, YAML or JSON
+  std::string conflist;  // empty: the first config in conf_dir
+  std::string conf_dir = "/etc/cni/net.d";
+  std::vector<std::string> bin_dirs{"/opt/cni/bin"};
+  std::string cache_dir = "/var/lib/cni/cnimuxctl";  // the sandbox records and cached results
+  std::string netns;                                 // empty: cnimux-<namespace>-<name>
+  std::string ifname = "eth0";
+  int timeout_seconds = 60;  // per plugin
+  bool json = false;
+};
+// Creates (or reuses) the netns, records the sandbox, runs ADD; on failure tears it down as
+// containerd does (DEL, netns removed, record dropped) and returns kExitPlugin.
+int pod_add(const PodOptions& o);
+// DEL with the netns and the cached result, removes a netns it created, DEL without netns,
+// drops the record. A pod without a record is nothing to do (exit 0).
+int pod_del(const PodOptions& o);
+// CHECK with the cached result; Refused when the pod is not attached.
+int pod_check(const PodOptions& o);
+
 struct IpamOptions {
   std::string store;    // the SQLite database
   std::string cni_dir;  // the journals: live attachments, and the pools' configs

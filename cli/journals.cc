@@ -98,6 +98,22 @@ std::vector<PodView> read_pods(const std::string& cni_dir) {
   return pods;
 }
 
+std::optional<PodView> read_pod(const std::string& cni_dir, const std::string& container_id) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(cni_dir, ec)) return std::nullopt;
+  try {
+    std::optional<plugin::JournalRecord> rec = plugin::Journal(cni_dir).load(container_id);
+    if (!rec) return std::nullopt;
+    return view_of(*rec);
+  } catch (const plugin::CorruptJournal& c) {
+    PodView v;
+    v.container_id = container_id;
+    v.state = "corrupt";
+    v.error = c.what();
+    return v;
+  }
+}
+
 Json to_json(const PodView& pod) {
   Json j = {{"containerID", pod.container_id},
             {"pod", {{"namespace", pod.pod_namespace}, {"name", pod.pod_name}}},

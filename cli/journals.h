@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ struct PodView {
 // Every journal in `cni_dir`, sorted by container ID; a corrupt one is a PodView in state
 // "corrupt". A missing directory holds nothing. StateError when it cannot be listed.
 std::vector<PodView> read_pods(const std::string& cni_dir);
+
+// The journal of one container; nullopt when it has none. A corrupt one is state "corrupt".
+std::optional<PodView> read_pod(const std::string& cni_dir, const std::string& container_id);
 
 nlohmann::json to_json(const PodView& pod);
 

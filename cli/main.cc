@@ -13,6 +13,8 @@
 namespace {
 
 constexpr const char* kFooter = R"(Examples:
+  cnimuxctl pod add examples/pods/web.yaml --conflist /etc/cni/net.d/00-cnimux.conflist
+  cnimuxctl pod del examples/pods/web.yaml
   cnimuxctl annotation parse 'default/macvlan-a@net5,ns2/sriov' --namespace web
   cnimuxctl nad validate examples/nads/*.yaml
   cnimuxctl pods --cni-dir /var/lib/cni/cnimux
@@ -23,7 +25,8 @@ constexpr const char* kFooter = R"(Examples:
   cnimuxctl ipam gc --kubeconfig ~/.kube/config --node node-1 --yes
 
 Exit status: 0 success; 1 invalid input or refused action (the plugin's message on stderr);
-2 bad command line; 3 the node's journals, IPAM store or (ipam gc --kubeconfig) API cannot be read.
+2 bad command line; 3 the node's journals, IPAM store, sandbox records or (ipam gc --kubeconfig)
+API cannot be read; 4 (pod) a CNI plugin failed the verb, its error on stderr.
 Reference: docs/cnimuxctl.md)";
 
 std::string default_store() {
@@ -110,9 +113,44 @@ int main(int argc, char** argv) {
       "  cnimuxctl ipam release 10.77.0.7 --pool macvlan-a\n"
       "  cnimuxctl ipam gc --dry-run --cni-dir /var/lib/cni/cnimux");
 
-  // --json (and ipam's --store, --cni-dir) may follow the subcommand.
-  for (CLI::App* sub :
-       {annotation, parse, nad, validate, pods, ipam_cmd, pools, show, release, gc}) {
+  cli::PodOptions po;
+  auto* pod = app.add_subcommand(
+      "pod", "Act as the container runtime for one pod (containerd's CNI calls)");
+  pod->require_subcommand(1);
+  pod->add_option("--conflist", po.conflist,
+                  "The network config to run (default: the first in --conf-dir)");
+  pod->add_option("--conf-dir", po.conf_dir, "Where the node's network configs are")
+      ->capture_default_str();
+  pod->add_option("--bin-dir", po.bin_dirs, "Where plugins are found (repeatable); also CNI_PATH")
+      ->capture_default_str()
+      ->delimiter(':');
+  pod->add_option("--cache-dir", po.cache_dir, "The runtime's sandbox records and cached results")
+      ->capture_default_str();
+  pod->add_option("--timeout", po.timeout_seconds, "Seconds each plugin may take")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  pod->footer(
+      "Examples:\n"
+      "  cnimuxctl pod add examples/pods/web.yaml --conflist net.d/00-cnimux.conflist\n"
+      "  cnimuxctl pod check examples/pods/web.yaml --json\n"
+      "  cnimuxctl pod del examples/pods/web.yaml\n"
+      "ADD: create or reuse the netns, ADD with K8S_POD_* CNI_ARGS and the manifest's annotations\n"
+      "(runtimeConfig io.kubernetes.cri.pod-annotations), cache the result; on failure DEL and\n"
+      "remove the netns. DEL: DEL with netns and prevResult, remove the netns, DEL without netns.\n"
+      "CHECK: CHECK with the cached result. Exit 4 when a plugin fails (docs/cnimuxctl.md).");
+  auto* pod_add = pod->add_subcommand("add", "Create the sandbox's netns and ADD its networks");
+  auto* pod_del = pod->add_subcommand("del", "DEL the pod's networks and remove its netns");
+  auto* pod_check =
+      pod->add_subcommand("check", "CHECK the pod's networks against the cached result");
+  for (CLI::App* verb : {pod_add, pod_del, pod_check}) {
+    verb->add_option("POD_MANIFEST", po.manifest, "The Pod (YAML or JSON)")->required();
+  }
+  pod_add->add_option("--netns", po.netns, "The netns name (default cnimux-<namespace>-<name>)");
+  pod_add->add_option("--ifname", po.ifname, "CNI_IFNAME")->capture_default_str();
+
+  // --json (and ipam's --store, --cni-dir, pod's options) may follow the subcommand.
+  for (CLI::App* sub : {annotation, parse, nad, validate, pods, ipam_cmd, pools, show, release, gc,
+                        pod, pod_add, pod_del, pod_check}) {
     sub->fallthrough();
   }
   try {
@@ -123,6 +161,7 @@ int main(int argc, char** argv) {
   }
   io.cni_dir = cni_dir;
   io.json = json;
+  po.json = json;
   try {
     if (*parse) return cli::annotation_parse(value, ns, json);
     if (*validate) return cli::nad_validate(files, conf_dir, json);
@@ -131,6 +170,9 @@ int main(int argc, char** argv) {
     if (*show) return cli::ipam_show(io, pool);
     if (*release) return cli::ipam_release(io, addr, pool, force);
     if (*gc) return cli::ipam_gc(io, go);
+    if (*pod_add) return cli::pod_add(po);
+    if (*pod_del) return cli::pod_del(po);
+    if (*pod_check) return cli::pod_check(po);
   } catch (const cni::Error& e) {
     return fail(cli::kExitInvalid, e.code(), e.msg(), json);
   } catch (const cli::Refused& e) {

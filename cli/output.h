@@ -15,6 +15,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitInvalid = 1;  // what was checked is invalid, or the action was refused
 inline constexpr int kExitUsage = 2;    // bad command line
 inline constexpr int kExitState = 3;    // the node's state (journals, store) cannot be read
+inline constexpr int kExitPlugin = 4;   // `pod`: a CNI plugin failed the verb (its error shown)
 
 // The action was refused or what was checked is invalid (exit 1). A cni::Error from the
 // plugin's own code means the same.
