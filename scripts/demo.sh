@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# The cnimux demo: a throwaway node (temp dir, veth "uplink", netns), one pod attached to the
-# cluster network and two macvlan NADs, one pod whose ADD fails and is rolled back, then DEL.
-# Usage: scripts/demo.sh [BUILD_DIR]   (as root; `make demo` builds first and runs this)
+# The cnimux demo: a small node on this machine (a bridge cluster network, a veth uplink as the
+# macvlan master, a simulated SR-IOV VF) and three pods from examples/ attached with
+# `cnimuxctl pod add` as containerd would: one plain, one with two macvlan networks and a fixed
+# address, one whose ADD fails and is rolled back. Then a ping over the secondary network, and
+# every pod detached until the pools are empty again.
+# Usage: scripts/demo.sh [BUILD_DIR]   (as root; `make demo` installs, builds and runs this)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-build}
 [[ $BUILD = /* ]] || BUILD="$ROOT/$BUILD"
-PY=/usr/bin/python3
-[[ -x $PY ]] || PY=python3
 
-# Every name carries the pid, so a demo never meets a leftover of another run.
+# Every name carries the pid, so a demo never meets what another run (or a killed one) left.
 TAG="cxd$$"
 UPLINK="${TAG}u"      # the node's "second NIC": one end of a veth pair, macvlan's master
 UPLINK_PEER="${TAG}p"
 BRIDGE="${TAG}br"     # the cluster network's bridge (the examples call it cnimux0)
-NS_WEB="cnimux-demo-$$-web"
-NS_DB="cnimux-demo-$$-db"
+VF_NETDEV="${TAG}vf"  # the simulated VF's netdev: one end of a veth pair
+VF_PEER="${TAG}vw"    # its "wire"
+PF_NETDEV="${TAG}pf"  # the simulated PF's netdev name (only in the fake sysfs)
+NETNS_PREFIX="cnimux-demo-$$"
+PODS=(client web db)
 NODE=""
 FORWARD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
 NETNS_DIR_BEFORE=no
@@ -28,13 +32,26 @@ else BOLD="" DIM="" RED="" GREEN="" OFF=""; fi
 
 section() { printf '\n%s== %s %s%s\n' "$BOLD" "$1" "$(printf '=%.0s' $(seq ${#1} 70))" "$OFF"; }
 say() { printf '%s\n' "$*"; }
-# Prints a command as a reader would type it, then runs it.
+indent() { sed 's/^/    /'; }
+die() { say "${RED}$*${OFF}" >&2; exit 1; }
+# Prints a command as a reader would type it ($NODE for the node directory), then runs it.
 show() {
-  printf '%s$ %s%s\n' "$DIM" "$*" "$OFF"
+  local line="$*"
+  printf '%s$ %s%s\n' "$DIM" "${line//$NODE/\$NODE}" "$OFF"
   "$@"
 }
-indent() { sed 's/^/    /'; }
-json_pretty() { "$PY" -m json.tool --indent 2; }
+
+# cnimuxctl with this node's directories; what a node's defaults would be otherwise.
+ctl() {
+  local sub=$1
+  shift
+  case $sub in
+    pod) show "$NODE/bin/cnimuxctl" pod "$@" --conf-dir "$NODE/net.d" --bin-dir "$NODE/bin" \
+      --cache-dir "$NODE/runtime" ;;
+    pods) show "$NODE/bin/cnimuxctl" pods --cni-dir "$NODE/state" "$@" ;;
+    ipam) show "$NODE/bin/cnimuxctl" ipam "$@" --store "$NODE/state/ipam.db" --cni-dir "$NODE/state" ;;
+  esac
+}
 
 # ---- Cleanup: runs on every exit path, idempotent, never fails. ----
 
@@ -42,13 +59,13 @@ cleanup() {
   [[ $CLEANED = yes ]] && return 0
   CLEANED=yes
   set +e
-  for ns in "$NS_WEB" "$NS_DB"; do
-    [[ -e /run/netns/$ns ]] && ip netns delete "$ns"
+  for pod in "${PODS[@]}"; do
+    [[ -e /run/netns/$NETNS_PREFIX-$pod ]] && ip netns delete "$NETNS_PREFIX-$pod"
   done
-  for link in "$UPLINK" "$BRIDGE"; do
+  # A pod's VF goes back to the host with its netns; the veth pairs go with either end.
+  for link in "$UPLINK" "$BRIDGE" "$VF_NETDEV" "$VF_PEER"; do
     ip link show "$link" >/dev/null 2>&1 && ip link delete "$link"
   done
-  # The uplink's peer goes with it; pods' host-side veths go with their namespaces.
   [[ -n $NODE && -d $NODE ]] && rm -rf "$NODE"
   if [[ $(cat /proc/sys/net/ipv4/ip_forward) != "$FORWARD_BEFORE" ]]; then
     echo "$FORWARD_BEFORE" >/proc/sys/net/ipv4/ip_forward
@@ -75,250 +92,183 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ---- Helpers that read the node's state. ----
-
-# Every address the IPAM store holds: network, address, owner (the store keeps addresses
-# as 16-byte BLOBs, IPv4 mapped into IPv6; the last 4 bytes are the IPv4 address).
-held_addresses() {
-  local db="$NODE/state/ipam.db"
-  if [[ ! -f $db ]]; then say "(no store yet)"; return; fi
-  local rows
-  rows=$(sqlite3 -separator ' ' "$db" \
-    "select network, hex(addr), ifname, substr(container_id, 1, 12) from allocations order by network, addr")
-  if [[ -z $rows ]]; then say "(none)"; return; fi
-  while read -r net hex ifname cid; do
-    local v4=${hex: -8}
-    printf '%-10s %-16s %-5s container %s…\n' "$net" \
-      "$((16#${v4:0:2})).$((16#${v4:2:2})).$((16#${v4:4:2})).$((16#${v4:6:2}))" "$ifname" "$cid"
-  done <<<"$rows"
+# What a run killed with SIGKILL (no trap) left: names carry a pid that no longer runs.
+sweep_dead_runs() {
+  local name pid
+  for name in $(ip -o link show | sed -nE 's/^[0-9]+: (cxd[0-9]+[a-z]+)[@:].*/\1/p'); do
+    pid=$(sed -E 's/^cxd([0-9]+).*/\1/' <<<"$name")
+    kill -0 "$pid" 2>/dev/null || ip link delete "$name" 2>/dev/null || true
+  done
+  for name in $(ip netns list | sed -nE 's/^(cnimux-demo-[0-9]+-[a-z]+).*/\1/p'); do
+    pid=$(sed -E 's/^cnimux-demo-([0-9]+)-.*/\1/' <<<"$name")
+    kill -0 "$pid" 2>/dev/null || ip netns delete "$name" 2>/dev/null || true
+  done
+  for name in /tmp/cnimux-demo-*; do
+    [[ -d $name ]] || continue
+    pid=$(sed -E 's|^/tmp/cnimux-demo-([0-9]+)\..*|\1|' <<<"$name")
+    [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null && rm -rf "$name"
+  done
+  return 0
 }
-
-bridge_ports() { ip -o link show master "$BRIDGE" | wc -l; }
-
-allocation_count() { sqlite3 "$NODE/state/ipam.db" 'select count(*) from allocations'; }
-
-# Runs cnimux exactly as containerd does: a clean environment with the CNI_* variables and
-# kubelet's CNI_ARGS, the cnimux entry of the conflist on stdin. Sets OUT, ERR and RC.
-run_cnimux() {
-  local verb=$1 cid=$2 ns=$3 pod=$4 uid=$5
-  local netns_path="/var/run/netns/$ns"
-  [[ -z $ns ]] && netns_path=""
-  local args="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$pod;K8S_POD_INFRA_CONTAINER_ID=$cid;K8S_POD_UID=$uid"
-  printf '%s$ CNI_COMMAND=%s CNI_CONTAINERID=%s… CNI_NETNS=%s CNI_IFNAME=eth0 \\\n' \
-    "$DIM" "$verb" "${cid:0:12}" "$netns_path"
-  # shellcheck disable=SC2016 # $NODE is printed for the reader, not expanded
-  printf '    CNI_PATH=$NODE/bin CNI_ARGS="%s" \\\n' "${args/K8S_POD_INFRA_CONTAINER_ID=$cid/K8S_POD_INFRA_CONTAINER_ID=${cid:0:12}…}"
-  # shellcheck disable=SC2016
-  printf '    $NODE/bin/cnimux < stdin.json%s\n' "$OFF"
-  RC=0
-  OUT=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$verb" CNI_CONTAINERID="$cid" \
-    CNI_NETNS="$netns_path" CNI_IFNAME=eth0 CNI_PATH="$NODE/bin" CNI_ARGS="$args" \
-    "$NODE/bin/cnimux" <"$NODE/stdin.json" 2>"$NODE/stderr") || RC=$?
-  ERR=$(cat "$NODE/stderr")
-  say "exit status $RC"
-}
-
-# A one-screen summary of a journal file.
-journal_summary() {
-  "$PY" - "$1" <<'EOF'
-import json, sys
-j = json.load(open(sys.argv[1]))
-pod = j.get("pod", {})
-print(f"pod {pod.get('namespace')}/{pod.get('name')}  state: {j['state']}  (format version {j['version']})")
-for line in j.get("abandoned", []):
-    print(f"  given up: {line}")
-for a in j["attachments"]:
-    r = a.get("result") or {}
-    ips = ", ".join(i["address"] for i in r.get("ips", [])) or "-"
-    print(f"  {a['ifname']:<5} {a['network']:<23} {a['state']:<8} {ips}")
-EOF
-}
-
-# The k8s.v1.cni.cncf.io/network-status value of one container, as cnimux logged it
-# (plugin/network_status.cc builds it; with an API server it is also PATCHed onto the pod).
-network_status() {
-  grep -F "cid=$1 verb=ADD: network-status of " "$NODE/state/cnimux.log" | tail -n 1 |
-    sed -E 's/.*network-status of [^:]*: //' | "$PY" -m json.tool
-}
-
-# cnimux's log lines for one container and verb, shortened for the screen.
-log_of() {
-  grep -F "cid=$1 verb=$2:" "$NODE/state/cnimux.log" |
-    sed -E -e 's/^[0-9-]+T([0-9:.]+)[+-][0-9:]+ \[([a-z]+)\] cnimux\[[0-9]+\] cid=[0-9a-f]+ verb=[A-Z]+: /\1 \2 /' \
-      -e "s|$NODE|\$NODE|g" -e 's/ \(container [0-9a-f]+, ifname ([^)]*)\)/ ifname \1/' |
-    cut -c1-110
-}
-
-container_id() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
 
 # ---- The story. ----
 
+BINARIES=(cli/cnimuxctl plugin/cnimux ipam/cnimux-ipam test/fakes/sriov_sim/cnimux-sriov-sim)
+
 preflight() {
-  if ((EUID != 0)); then say "the demo needs root (it creates network namespaces and links)" >&2; exit 1; fi
-  for f in "$BUILD/plugin/cnimux" "$BUILD/ipam/cnimux-ipam"; do
-    [[ -x $f ]] || { say "missing $f: run 'make demo' (it builds first)" >&2; exit 1; }
+  ((EUID == 0)) || die "the demo needs root (it creates network namespaces and links)"
+  for f in "${BINARIES[@]}"; do
+    [[ -x $BUILD/$f ]] || die "missing $BUILD/$f: run 'make demo' (it builds first)"
   done
   for p in bridge macvlan loopback; do
-    [[ -x /usr/lib/cni/$p ]] || { say "missing /usr/lib/cni/$p: apt-get install containernetworking-plugins" >&2; exit 1; }
+    [[ -x /usr/lib/cni/$p ]] || die "missing /usr/lib/cni/$p: run scripts/install-deps.sh demo"
   done
-  for t in ip sqlite3 "$PY"; do
-    command -v "$t" >/dev/null || { say "missing $t: run scripts/install-deps.sh demo" >&2; exit 1; }
+  for t in ip ping; do
+    command -v "$t" >/dev/null || die "missing $t: run scripts/install-deps.sh demo"
   done
 }
 
-# Copies an example, rewriting the paths and names that are node-specific.
+# Copies an example, rewriting what is node-specific: the paths, the macvlan master "eth1",
+# the bridge "cnimux0", and the SR-IOV type (this node's NIC is simulated).
 install_example() {
   sed -e "s|/etc/cni/net.d|$NODE/net.d|g" -e "s|/opt/cni/bin|$NODE/bin|g" \
     -e "s|/var/lib/cni/cnimux|$NODE/state|g" -e "s|/etc/cni/cnimux/nads|$NODE/nads|g" \
     -e "s|/etc/cni/cnimux/pods|$NODE/pods|g" -e "s|\"eth1\"|\"$UPLINK\"|g" \
-    -e "s|\"cnimux0\"|\"$BRIDGE\"|g" "$ROOT/examples/$1" >"$NODE/$1"
+    -e "s|\"cnimux0\"|\"$BRIDGE\"|g" -e "s|\"cnimux-sriov\"|\"cnimux-sriov-sim\"|g" \
+    "$ROOT/examples/$1" >"$NODE/$1"
+}
+
+# A PF at 0000:03:00.0 with one VF, 0000:03:02.0 (driver iavf), whose netdev is a veth end:
+# the layout test/fakes/fake_sysfs.h builds for the SR-IOV tests.
+make_fake_sysfs() {
+  local sys=$NODE/sys pci=$NODE/sys/bus/pci/devices pf=0000:03:00.0 vf=0000:03:02.0
+  mkdir -p "$pci/$pf/net/$PF_NETDEV" "$pci/$vf/net/$VF_NETDEV" "$sys/bus/pci/drivers/iavf"
+  ln -s "../$vf" "$pci/$pf/virtfn0"
+  ln -s "../$pf" "$pci/$vf/physfn"
+  ln -s ../../../bus/pci/drivers/iavf "$pci/$vf/driver"
+  ip link add "$VF_NETDEV" type veth peer name "$VF_PEER"
+  ip link set "$VF_PEER" up
+  # cnimuxctl runs cnimux, which runs the delegates: the variable reaches cnimux-sriov-sim.
+  export CNIMUX_SRIOV_SIM_SYSFS=$sys
 }
 
 setup_node() {
-  section "1. A throwaway node"
-  NODE=$(mktemp -d /tmp/cnimux-demo.XXXXXX)
-  mkdir -p "$NODE"/{bin,net.d,nads,pods,state}
-  chmod 0700 "$NODE/state"
-  ln -s "$BUILD/plugin/cnimux" "$NODE/bin/cnimux"
-  ln -s "$BUILD/ipam/cnimux-ipam" "$NODE/bin/cnimux-ipam"
-  for p in bridge macvlan loopback host-local; do ln -s "/usr/lib/cni/$p" "$NODE/bin/$p"; done
+  section "1. A small node"
+  NODE=$(mktemp -d "/tmp/cnimux-demo-$$.XXXXXX")
+  mkdir -p "$NODE"/{bin,net.d,nads,state,runtime}
+  chmod 0700 "$NODE/state" "$NODE/runtime"
+  for f in "${BINARIES[@]}"; do ln -s "$BUILD/$f" "$NODE/bin/${f##*/}"; done
+  for p in bridge macvlan loopback; do ln -s "/usr/lib/cni/$p" "$NODE/bin/$p"; done
   for f in net.d/00-cnimux.conflist net.d/10-cluster.conflist nads/macvlan-a.yaml \
-    nads/macvlan-b.yaml nads/macvlan-broken.yaml pods/web.yaml pods/db.yaml; do
+    nads/macvlan-b.yaml nads/macvlan-broken.yaml nads/sriov-vf.yaml; do
     install_example "$f"
   done
-  say "node dir \$NODE = $NODE   (what /etc/cni/net.d, /opt/cni/bin, /var/lib/cni/cnimux are on a real node)"
-  (cd "$NODE" && find . -mindepth 2 | sort | sed 's|^\./||' | indent)
-  say ""
-  say "The node's second NIC (macvlan's master; \"eth1\" in the examples) is a veth pair:"
-  show ip link add "$UPLINK" type veth peer name "$UPLINK_PEER"
+  ip link add "$UPLINK" type veth peer name "$UPLINK_PEER"
   ip link set "$UPLINK" up && ip link set "$UPLINK_PEER" up
+  make_fake_sysfs
+  say "\$NODE = $NODE stands for /etc/cni/net.d, /opt/cni/bin and /var/lib/cni on a real node:"
+  (cd "$NODE" && find bin net.d nads -mindepth 1 | sort | tr '\n' ' ' | fold -s -w 90 | indent)
   say ""
-  say "net.d/00-cnimux.conflist: the runtime's only CNI config; cnimux reads pods and NADs from"
-  say "local manifests (nadDir, podDir) because this node has no API server:"
-  indent <"$NODE/net.d/00-cnimux.conflist"
-  say "net.d/10-cluster.conflist: the cluster network, the reference bridge with cnimux-ipam."
-  say "nads/: macvlan-a (192.168.10.0/24), macvlan-b (192.168.20.0/24), macvlan-broken (master lo)."
-  say "stdin.json: the conflist's cnimux entry with the list's name and cniVersion, as containerd sends it."
+  say "net.d/00-cnimux.conflist  cnimux, the node's only CNI config; it declares the"
+  say "                          io.kubernetes.cri.pod-annotations capability, so the runtime"
+  say "                          hands it each pod's annotations (no API server here)"
+  say "net.d/10-cluster.conflist the cluster network: bridge $BRIDGE, cnimux-ipam 10.244.0.0/24"
+  say "nads/macvlan-a, -b        macvlan on $UPLINK (a veth: the node's second NIC)"
+  say "                          192.168.10.100-199 and 192.168.20.0/24"
+  say "nads/sriov-vf             VF 0000:03:02.0 of a simulated NIC (fake sysfs, netdev $VF_NETDEV)"
+  say "nads/macvlan-broken       macvlan on lo, which the kernel refuses"
 }
 
-# The stdin containerd would send: the conflist's plugin with the list's name and cniVersion.
-write_stdin() {
-  "$PY" - "$NODE/net.d/00-cnimux.conflist" >"$NODE/stdin.json" <<'EOF'
-import json, sys
-conf = json.load(open(sys.argv[1]))
-plugin = dict(conf["plugins"][0], name=conf["name"], cniVersion=conf["cniVersion"])
-print(json.dumps(plugin))
-EOF
+attach() {
+  local pod=$1
+  say ""
+  say "examples/pods/$pod.yaml asks for:"
+  sed -n '/k8s.v1.cni.cncf.io\/networks:/,/^spec:/p' "$ROOT/examples/pods/$pod.yaml" | sed '$d' |
+    sed -E 's/^ +k8s.v1.cni.cncf.io\/networks: *//; /^\s*\|?\s*$/d' | indent
+  ctl pod add "$ROOT/examples/pods/$pod.yaml" --netns "$NETNS_PREFIX-$pod"
 }
 
-add_web() {
-  section "2. ADD pod default/web"
-  say "pods/web.yaml asks for two extra networks:"
-  grep 'k8s.v1.cni.cncf.io/networks' "$NODE/pods/web.yaml" | indent
-  WEB_CID=$(container_id)
-  WEB_UID=$(sed -n 's/^ *uid: *//p' "$NODE/pods/web.yaml")
-  show ip netns add "$NS_WEB"
-  run_cnimux ADD "$WEB_CID" "$NS_WEB" web "$WEB_UID"
-  ((RC == 0)) || { say "${RED}ADD failed:${OFF} $OUT $ERR"; exit 1; }
-  say "stdout (the cluster network's result, what containerd gets back):"
-  json_pretty <<<"$OUT" | indent
+add_pods() {
+  section "2. Attach pods, as containerd would (cnimuxctl pod add)"
+  say "cnimuxctl creates the pod's netns and runs the conflist with CNI_ARGS K8S_POD_*, the"
+  say "manifest's annotations in runtimeConfig, and caches the result, as containerd does."
+  attach client
+  attach web
   say ""
-  say "Inside the pod's network namespace:"
-  show ip -n "$NS_WEB" -br addr | indent
-  show ip -n "$NS_WEB" route | indent
-  say ""
-  say "The journal, written durably before the first delegate ran (\$NODE/state/${WEB_CID:0:12}…):"
-  journal_summary "$NODE/state/$WEB_CID.journal" | indent
-  say ""
-  say "Addresses held in the IPAM store (sqlite3 \$NODE/state/ipam.db 'select … from allocations'):"
-  held_addresses | indent
-  say ""
-  say "k8s.v1.cni.cncf.io/network-status, as cnimux PATCHes it onto the pod when an API server"
-  say "exists (here taken from cnimux's log; without an API there is nothing to PATCH):"
-  network_status "$WEB_CID" | indent
-  say ""
-  say "cnimux's log for this ADD (logFile, logLevel debug): VERSION once per plugin binary"
-  say "(cached in cniDir by path, size, mtime and inode), then each delegate's ADD in plan order:"
-  log_of "$WEB_CID" ADD | indent
+  say "Inside web's network namespace:"
+  show ip -n "$NETNS_PREFIX-web" -br addr | indent
 }
 
-add_db_fails() {
-  section "3. A failure: ADD pod default/db selects a broken network"
-  say "nads/macvlan-broken.yaml puts macvlan on the loopback device, which the kernel refuses."
-  say "pods/db.yaml (JSON form) asks for a fixed address on macvlan-a, then for macvlan-broken:"
-  sed -n '/networks: |/,/^spec:/p' "$NODE/pods/db.yaml" | sed '$d' | indent
-  DB_CID=$(container_id)
-  DB_UID=$(sed -n 's/^ *uid: *//p' "$NODE/pods/db.yaml")
-  local held_before ports_before
-  held_before=$(allocation_count)
-  ports_before=$(bridge_ports)
-  show ip netns add "$NS_DB"
-  run_cnimux ADD "$DB_CID" "$NS_DB" db "$DB_UID"
-  ((RC != 0)) || { say "${RED}ADD unexpectedly succeeded${OFF}"; exit 1; }
-  say "stdout (the CNI error names the network; details say what the rollback undid):"
-  json_pretty <<<"$OUT" | indent
-  say ""
-  say "The log: eth0 and net1 were attached, net2 failed, then DEL of all three, newest first:"
-  log_of "$DB_CID" ADD | grep -vE 'VERSION| error ' | indent
-  say ""
-  say "What the failed ADD left behind:"
-  show ip -n "$NS_DB" -br link | indent
-  say "addresses held (192.168.10.150 was allocated for net1 and is free again):"
-  held_addresses | indent
-  say "host veths on the bridge: $(bridge_ports) (web's eth0 only)"
-  say "journal: every attachment back to pending, so the runtime's DEL finds nothing owed"
-  journal_summary "$NODE/state/$DB_CID.journal" | indent
-  [[ $(allocation_count) == "$held_before" ]] || { say "${RED}addresses leaked${OFF}"; exit 1; }
-  [[ $(bridge_ports) == "$ports_before" ]] || { say "${RED}a veth leaked${OFF}"; exit 1; }
-  [[ $(ip -n "$NS_DB" -o link | grep -vc ': lo:') == 0 ]] || { say "${RED}links leaked${OFF}"; exit 1; }
-  say ""
-  say "containerd tears the failed sandbox down with DEL; cnimux finds nothing owed:"
-  run_cnimux DEL "$DB_CID" "$NS_DB" db "$DB_UID"
-  ((RC == 0)) || { say "${RED}DEL failed:${OFF} $OUT $ERR"; exit 1; }
-  say "journal now a tombstone (a repeated DEL, as containerd sends, does nothing):"
-  journal_summary "$NODE/state/$DB_CID.journal" | indent
+add_failing_pod() {
+  section "3. A failure: the ADD of pod db is rolled back"
+  local rc=0
+  attach db || rc=$?
+  ((rc == 4)) || die "pod add db: expected exit 4 (the plugin failed), got $rc"
+  say "exit status $rc: the plugin's error; the VF reached the pod as net1, then net2 failed."
+  say "cnimux undid everything (newest first); containerd's DEL then found nothing owed:"
+  show ip -br link show "$VF_NETDEV" | indent
+  [[ -e /sys/class/net/$VF_NETDEV ]] || die "the VF did not come back to the node"
+  [[ ! -e /run/netns/$NETNS_PREFIX-db ]] || die "db's netns was not removed"
 }
 
-del_web() {
-  section "4. DEL pod default/web"
-  run_cnimux DEL "$WEB_CID" "$NS_WEB" web "$WEB_UID"
-  ((RC == 0)) || { say "${RED}DEL failed:${OFF} $OUT $ERR"; exit 1; }
-  say "stdout: ${OUT:-(empty, as the spec wants for DEL)}"
-  show ip -n "$NS_WEB" -br link | indent
-  say "addresses held:"
-  held_addresses | indent
-  say "host veths on the bridge: $(bridge_ports)"
-  say "journals that still owe work: $(grep -L '"state":"deleted"' "$NODE"/state/*.journal 2>/dev/null | wc -l) (tombstones: $(grep -l '"state":"deleted"' "$NODE"/state/*.journal 2>/dev/null | wc -l))"
-  [[ $(allocation_count) == 0 ]] || { say "${RED}addresses leaked${OFF}"; exit 1; }
+show_node() {
+  section "4. What the node holds"
+  ctl pods
+  say ""
+  ctl ipam pools
+  say ""
+  say "Over the secondary network (macvlan-a): client pings web's fixed address."
+  local client_addr
+  client_addr=$(ip -n "$NETNS_PREFIX-client" -4 -o addr show net1 | awk '{print $4}')
+  say "client net1 = $client_addr, web net1 = 192.168.10.150/24; the kernel routes it over net1:"
+  show ip -n "$NETNS_PREFIX-client" route get 192.168.10.150 | indent
+  show ip netns exec "$NETNS_PREFIX-client" ping -c 2 -W 2 192.168.10.150 | indent
+  show ip netns exec "$NETNS_PREFIX-web" ping -c 1 -W 2 "${client_addr%/*}" | indent
+}
+
+detach() {
+  section "5. Detach every pod (cnimuxctl pod del)"
+  say "StopPodSandbox's DEL (netns, cached result), the netns removed, then RemovePodSandbox's"
+  say "DEL without a netns; db has nothing left to delete."
+  for pod in "${PODS[@]}"; do ctl pod del "$ROOT/examples/pods/$pod.yaml"; done
+  say ""
+  ctl ipam pools
+  say ""
+  ctl pods
+  local held
+  held=$("$NODE/bin/cnimuxctl" ipam pools --json --store "$NODE/state/ipam.db" \
+    --cni-dir "$NODE/state" | grep -oE '"used":[0-9]+' | grep -vc '"used":0' || true)
+  ((held == 0)) || die "addresses are still held after every DEL"
 }
 
 finish() {
-  section "5. Clean up"
-  say "removing the namespaces, the uplink, the bridge and $NODE"
+  section "6. Clean up"
   local fwd
   fwd=$(cat /proc/sys/net/ipv4/ip_forward)
   if [[ $fwd != "$FORWARD_BEFORE" ]]; then
     say "restoring net.ipv4.ip_forward to $FORWARD_BEFORE (the bridge plugin's isGateway set it to $fwd)"
   fi
+  say "removing the uplink, the bridge, the simulated VF and \$NODE"
   cleanup
   local left=""
-  ip netns list | grep -q "cnimux-demo-$$-" && left+=" netns"
-  for link in "$UPLINK" "$UPLINK_PEER" "$BRIDGE"; do
+  ip netns list | grep -q "^$NETNS_PREFIX-" && left+=" netns"
+  for link in "$UPLINK" "$UPLINK_PEER" "$BRIDGE" "$VF_NETDEV" "$VF_PEER"; do
     [[ -e /sys/class/net/$link ]] && left+=" $link"
   done
   [[ -e $NODE ]] && left+=" $NODE"
   [[ $(cat /proc/sys/net/ipv4/ip_forward) == "$FORWARD_BEFORE" ]] || left+=" ip_forward"
-  if [[ -n $left ]]; then say "${RED}left behind:$left${OFF}"; exit 1; fi
-  say "${GREEN}demo done: the machine is as it was${OFF}"
+  [[ -z $left ]] || die "left behind:$left"
+  say "${GREEN}demo done in ${SECONDS}s: the machine is as it was${OFF}"
 }
 
 main() {
   preflight
+  sweep_dead_runs
   setup_node
-  write_stdin
-  add_web
-  add_db_fails
-  del_web
+  add_pods
+  add_failing_pod
+  show_node
+  detach
   finish
 }
 
