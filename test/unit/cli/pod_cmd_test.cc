@@ -318,3 +318,49 @@ TEST_F(PodCmdTest, TheFirstConfigOfTheConfDirIsTheNodes) {
 }
 
 }  // namespace
+
+// The whole path: cnimuxctl hands the manifest's annotations to the real cnimux, which selects
+// the NADs they name; the table comes from cnimux's journal, one row per attachment.
+TEST_F(PodCmdTest, ThroughCnimuxTheManifestsAnnotationsSelectTheNetworks) {
+  const fs::path net_d = root_ / "net.d", nads = root_ / "nads";
+  fs::create_directories(net_d);
+  fs::create_directories(nads);
+  fs::create_symlink(std::string(CNIMUX_BINARY_DIR) + "/plugin/cnimux", root_ / "bin" / "cnimux");
+  Json meta = {{"cniVersion", "1.0.0"},
+               {"name", "cnimux"},
+               {"plugins",
+                {{{"type", "cnimux"},
+                  {"clusterNetwork", "cxnet"},
+                  {"confDir", net_d.string()},
+                  {"binDir", bin()},
+                  {"cniDir", (root_ / "state").string()},
+                  {"nadDir", nads.string()},
+                  {"logFile", (root_ / "state" / "cnimux.log").string()},
+                  {"capabilities", {{"io.kubernetes.cri.pod-annotations", true}}}}}}};
+  std::ofstream(net_d / "00-cnimux.conflist") << meta.dump();
+  fs::copy_file(conflist_, net_d / "10-cxnet.conflist");  // the cluster network: rec-a, rec-b
+  for (const char* name : {"macvlan-a", "macvlan-b"}) {
+    std::ofstream(nads / (std::string(name) + ".yaml"))
+        << "apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\n"
+        << "metadata: {name: " << name << ", namespace: shop}\n"
+        << "spec:\n  config: '{\"cniVersion\": \"1.0.0\", \"type\": \"rec-b\"}'\n";
+  }
+  CtlRun r = ctl({"pod", "add", manifest_, "--conf-dir", net_d.string(), "--bin-dir", bin(),
+                  "--cache-dir", (root_ / "cache").string(), "--netns", netns_, "--json"});
+  ASSERT_EQ(r.status, 0) << r.err << slurp(root_ / "state" / "cnimux.log");
+  const Json att = r.json()["attachments"];
+  ASSERT_EQ(att.size(), 3u) << r.out;
+  EXPECT_EQ(att[0], Json::parse(R"({"ifname":"eth0","network":"cxnet","state":"added",
+                                    "addresses":["10.77.0.2/24"]})"));
+  EXPECT_EQ(att[1]["ifname"], "net1");
+  EXPECT_EQ(att[1]["network"], "shop/macvlan-a");
+  EXPECT_EQ(att[2]["ifname"], "data");
+  EXPECT_EQ(att[2]["network"], "shop/macvlan-b");
+
+  r = ctl({"pod", "del", manifest_, "--bin-dir", bin(), "--cache-dir", (root_ / "cache").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = ctl({"pods", "--cni-dir", (root_ / "state").string(), "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.json()[0]["state"], "deleted");
+  EXPECT_FALSE(netns_present(netns_));
+}
