@@ -2,10 +2,14 @@
 // per-pod sandbox record that stands in for containerd's sandbox store and result cache.
 #include "cli/cni_runtime.h"
 
+#include <sys/file.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include "cli/output.h"
@@ -220,6 +224,26 @@ void remove_sandbox(const std::string& cache_dir, const std::string& ns, const s
   fs::remove(sandbox_record_path(cache_dir, ns, name), ec);
   if (ec)
     throw StateError("removing " + sandbox_record_path(cache_dir, ns, name) + ": " + ec.message());
+}
+
+SandboxLock::SandboxLock(const std::string& cache_dir, const std::string& ns,
+                         const std::string& name) {
+  const std::string path = cache_dir + "/" + ns + "_" + name + ".lock";
+  try {
+    cni::ensure_private_dir(cache_dir, cni::kIoFailure);
+    fd_ = cni::open_state_file(path);
+  } catch (const cni::Error& e) {
+    throw StateError(e.msg());
+  }
+  while (::flock(fd_, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    ::close(fd_);
+    throw StateError("cannot lock " + path + ": " + std::strerror(errno));
+  }
+}
+
+SandboxLock::~SandboxLock() {
+  ::close(fd_);
 }
 
 std::string new_sandbox_id() {

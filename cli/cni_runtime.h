@@ -95,6 +95,20 @@ std::optional<SandboxRecord> load_sandbox(const std::string& cache_dir, const st
 void save_sandbox(const std::string& cache_dir, const SandboxRecord& rec);
 void remove_sandbox(const std::string& cache_dir, const std::string& ns, const std::string& name);
 
+// Serializes the commands on one pod, as a runtime never runs two operations on one sandbox at
+// once: an exclusive flock on <cache_dir>/<namespace>_<name>.lock, waited for, held for the
+// object's lifetime (cache_dir created 0700). cli::StateError when it cannot be taken.
+class SandboxLock {
+ public:
+  SandboxLock(const std::string& cache_dir, const std::string& ns, const std::string& name);
+  ~SandboxLock();
+  SandboxLock(const SandboxLock&) = delete;
+  SandboxLock& operator=(const SandboxLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // A 64-hex-digit sandbox ID, as containerd makes them.
 std::string new_sandbox_id();
 

@@ -182,6 +182,7 @@ int pod_add(const PodOptions& o) {
   const NetworkList list = parse_network_list(plugin::read_config_file(file), file);
   const std::string netns = o.netns.empty() ? default_netns(pod) : o.netns;
   validate_netns_name(netns);
+  const SandboxLock lock(o.cache_dir, pod.ns, pod.name);
   if (auto old = load_sandbox(o.cache_dir, pod.ns, pod.name)) {
     throw Refused("pod " + pod_ref(pod) + " already has sandbox " + old->container_id +
                   (old->state == "added" ? " attached" : " whose ADD did not finish") +
@@ -253,6 +254,7 @@ int pod_add(const PodOptions& o) {
 
 int pod_del(const PodOptions& o) {
   const plugin::PodInfo pod = load_pod(o.manifest);
+  const SandboxLock lock(o.cache_dir, pod.ns, pod.name);
   const std::optional<SandboxRecord> rec = load_sandbox(o.cache_dir, pod.ns, pod.name);
   Json out = {{"pod", pod_json(pod)}};
   if (!rec) {
@@ -297,6 +299,7 @@ int pod_del(const PodOptions& o) {
 
 int pod_check(const PodOptions& o) {
   const plugin::PodInfo pod = load_pod(o.manifest);
+  const SandboxLock lock(o.cache_dir, pod.ns, pod.name);
   const std::optional<SandboxRecord> rec = load_sandbox(o.cache_dir, pod.ns, pod.name);
   if (!rec || rec->state != "added") {
     throw Refused("pod " + pod_ref(pod) + " is not attached (no finished ADD in \"" + o.cache_dir +
