@@ -1,6 +1,9 @@
 // Runs `cnimuxctl pod add|del|check` as a runtime against recording plugins (shell scripts
 // that log every call and its stdin): the calls must be containerd's, through libcni, in
 // order, with a real netns that is created and removed. Root; names carry cxt<pid>.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,7 +23,7 @@ using ::testing::Not;
 const std::string kCtl = std::string(CNIMUX_BINARY_DIR) + "/cli/cnimuxctl";
 
 // A plugin that appends one JSON line per call to <its dir>/calls.log (its name, the CNI_*
-// variables and its stdin), fails with code 11 when its config says "failOn": "<VERB>", and
+// variables and its stdin), fails with code 11 when its config says "fail<VERB>": true, and
 // prints a result on ADD: interface CNI_IFNAME in CNI_NETNS, an address by plugin name.
 constexpr const char* kRecorder = R"(#!/bin/sh
 in=$(cat)
@@ -28,7 +31,7 @@ me=${0##*/}
 printf '{"plugin":"%s","verb":"%s","cid":"%s","netns":"%s","ifname":"%s","args":"%s","path":"%s","stdin":%s}\n' \
   "$me" "$CNI_COMMAND" "$CNI_CONTAINERID" "$CNI_NETNS" "$CNI_IFNAME" "$CNI_ARGS" "$CNI_PATH" "$in" \
   >>"${0%/*}/calls.log"
-case "$in" in *"\"failOn\":\"$CNI_COMMAND\""*)
+case "$in" in *"\"fail$CNI_COMMAND\":true"*)
   printf '{"cniVersion":"1.0.0","code":11,"msg":"%s refuses %s","details":"on purpose"}' "$me" "$CNI_COMMAND"
   exit 1;;
 esac
@@ -234,7 +237,7 @@ TEST_F(PodCmdTest, CheckAndDelUseTheCachedResultThenDelAgainWithoutNetns) {
 }
 
 TEST_F(PodCmdTest, FailedAddIsTornDownAndExitsFour) {
-  write_conflist({{"failOn", "ADD"}});
+  write_conflist({{"failADD", true}});
   CtlRun r = pod("add", {"--json"});
   EXPECT_EQ(r.status, 4) << r.err;
   EXPECT_THAT(r.err, HasSubstr("rec-b refuses ADD"));
@@ -257,7 +260,7 @@ TEST_F(PodCmdTest, FailedDelKeepsTheSandboxForARetry) {
   std::string text = slurp(root_ / "cache" / "shop_web.json");
   // The record holds the list as ADD ran it: make its rec-b fail DEL.
   Json rec = Json::parse(text);
-  rec["config"]["plugins"][1]["failOn"] = "DEL";
+  rec["config"]["plugins"][1]["failDEL"] = true;
   fs::remove(root_ / "cache" / "shop_web.json");
   file("cache/shop_web.json", rec.dump());
   take_calls();
@@ -268,6 +271,75 @@ TEST_F(PodCmdTest, FailedDelKeepsTheSandboxForARetry) {
   EXPECT_EQ(sequence(take_calls()), (std::vector<std::string>{"DEL rec-b"}));
   EXPECT_TRUE(netns_present(netns_));
   EXPECT_TRUE(fs::exists(root_ / "cache" / "shop_web.json"));
+}
+
+TEST_F(PodCmdTest, AnAddWhoseTeardownFailsLeavesWhatPodDelNeeds) {
+  write_conflist({{"failADD", true}, {"failDEL", true}});
+  CtlRun r = pod("add");
+  EXPECT_EQ(r.status, 4);
+  EXPECT_THAT(r.err, HasSubstr("tears the sandbox down failed too"));
+  EXPECT_EQ(sequence(take_calls()),
+            (std::vector<std::string>{"ADD rec-a", "ADD rec-b", "DEL rec-b"}));
+  EXPECT_TRUE(netns_present(netns_));
+  Json rec = Json::parse(slurp(root_ / "cache" / "shop_web.json"));
+  EXPECT_EQ(rec["state"], "adding");
+  // Once the plugin can DEL again, `pod del` finishes the job; no ADD finished, so no
+  // prevResult.
+  rec["config"]["plugins"][1].erase("failDEL");
+  fs::remove(root_ / "cache" / "shop_web.json");
+  file("cache/shop_web.json", rec.dump());
+  r = pod("del");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<Json> calls = take_calls();
+  ASSERT_EQ(sequence(calls),
+            (std::vector<std::string>{"DEL rec-b", "DEL rec-a", "DEL rec-b", "DEL rec-a"}));
+  for (const Json& c : calls) EXPECT_FALSE(c["stdin"].contains("prevResult"));
+  EXPECT_FALSE(netns_present(netns_));
+}
+
+// A second command on the same pod waits for the first: while the test holds the pod's lock,
+// `pod add` blocks on it (visible in /proc/locks) and runs no plugin.
+TEST_F(PodCmdTest, CommandsOnOnePodRunOneAtATime) {
+  fs::create_directories(root_ / "cache");
+  fs::permissions(root_ / "cache", fs::perms::owner_all);
+  const std::string lock_path = (root_ / "cache" / "shop_web.lock").string();
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  const std::string inode = ":" + std::to_string(st.st_ino) + " ";
+
+  std::string cmd = quote(kCtl) + " pod add " + quote(manifest_) + " --conflist " +
+                    quote(conflist_) + " --bin-dir " + quote(bin()) + " --cache-dir " +
+                    quote((root_ / "cache").string()) + " --netns " + netns_ + " >/dev/null 2>&1";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(fd);  // the lock stays held through the parent's descriptor
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until the kernel lists a waiter blocked on our lock file ("-> FLOCK ... :<inode> ").
+  bool blocked = false;
+  while (!blocked) {
+    std::istringstream locks(slurp("/proc/locks"));
+    for (std::string line; std::getline(locks, line);) {
+      if (line.find("->") != std::string::npos && line.find("FLOCK") != std::string::npos &&
+          line.find(inode) != std::string::npos) {
+        blocked = true;
+      }
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, WNOHANG), 0) << "pod add did not wait for the lock";
+  }
+  EXPECT_TRUE(take_calls().empty());
+  ::close(fd);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(sequence(take_calls()), (std::vector<std::string>{"ADD rec-a", "ADD rec-b"}));
+  ASSERT_EQ(pod("del").status, 0);
 }
 
 TEST_F(PodCmdTest, AReusedNetnsIsKeptAndASecondAddIsRefused) {
