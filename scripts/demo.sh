@@ -185,7 +185,7 @@ attach() {
   say "examples/pods/$pod.yaml asks for:"
   sed -n '/k8s.v1.cni.cncf.io\/networks:/,/^spec:/p' "$ROOT/examples/pods/$pod.yaml" | sed '$d' |
     sed -E 's/^ +k8s.v1.cni.cncf.io\/networks: *//; /^\s*\|?\s*$/d' | indent
-  ctl pod add "$ROOT/examples/pods/$pod.yaml" --netns "$NETNS_PREFIX-$pod"
+  ctl pod add "examples/pods/$pod.yaml" --netns "$NETNS_PREFIX-$pod"
 }
 
 add_pods() {
@@ -199,13 +199,24 @@ add_pods() {
   show ip -n "$NETNS_PREFIX-web" -br addr | indent
 }
 
+# The delegates cnimux ran for the ADD that failed, in order: "ADD bridge", ...
+delegate_runs() {
+  local log=$NODE/state/cnimux.log cid
+  cid=$(grep -m1 -oE 'cid=[0-9a-f]+ verb=ADD: failed' "$log" | sed -E 's/cid=([0-9a-f]+).*/\1/')
+  grep -F "cid=$cid verb=ADD: " "$log" |
+    sed -nE 's/.* verb=ADD: ([^:]+): started [^ ]+ (ADD|DEL) pid .*/\2 \1/p' | paste -sd ' ' |
+    sed 's/ \(ADD\|DEL\) /, \1 /g'
+}
+
 add_failing_pod() {
   section "3. A failure: the ADD of pod db is rolled back"
   local rc=0
   attach db || rc=$?
   ((rc == 4)) || die "pod add db: expected exit 4 (the plugin failed), got $rc"
-  say "exit status $rc: the plugin's error; the VF reached the pod as net1, then net2 failed."
-  say "cnimux undid everything (newest first); containerd's DEL then found nothing owed:"
+  say "exit status $rc: the plugin's error. What cnimux ran for db, from its log (logFile):"
+  delegate_runs | indent
+  say "eth0 and the VF (net1) were attached, net2 failed, and cnimux undid all three, newest"
+  say "first, before it answered; containerd's DEL then found nothing owed. The VF is back:"
   show ip -br link show "$VF_NETDEV" | indent
   [[ -e /sys/class/net/$VF_NETDEV ]] || die "the VF did not come back to the node"
   [[ ! -e /run/netns/$NETNS_PREFIX-db ]] || die "db's netns was not removed"
@@ -230,7 +241,7 @@ detach() {
   section "5. Detach every pod (cnimuxctl pod del)"
   say "StopPodSandbox's DEL (netns, cached result), the netns removed, then RemovePodSandbox's"
   say "DEL without a netns; db has nothing left to delete."
-  for pod in "${PODS[@]}"; do ctl pod del "$ROOT/examples/pods/$pod.yaml"; done
+  for pod in "${PODS[@]}"; do ctl pod del "examples/pods/$pod.yaml"; done
   say ""
   ctl ipam pools
   say ""
@@ -262,6 +273,7 @@ finish() {
 }
 
 main() {
+  cd "$ROOT"
   preflight
   sweep_dead_runs
   setup_node
