@@ -14,24 +14,29 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
   return out;
 }
 
+// Container IDs are 64 hex digits; 12 tell them apart on a node, as `docker ps` shows them.
+std::string short_id(const std::string& id) {
+  return id.substr(0, 12);
+}
+
 void print_table(const std::vector<PodView>& pods) {
   Table t({"CONTAINER", "POD", "STATE", "IFACE", "NETWORK", "ADDRESSES"});
   std::vector<std::string> notes;
   for (const auto& p : pods) {
     const std::string pod = p.pod_name.empty() ? "-" : p.pod_namespace + "/" + p.pod_name;
-    if (p.interfaces.empty()) t.add({p.container_id, pod, p.state, "-", "-", "-"});
+    const std::string cid = short_id(p.container_id);
+    if (p.interfaces.empty()) t.add({cid, pod, p.state, "-", "-", "-"});
     bool first = true;
     for (const auto& i : p.interfaces) {
       const std::string addrs = i.addresses.empty() ? "-" : join(i.addresses, ",");
-      t.add({first ? p.container_id : "", first ? pod : "", first ? p.state : "", i.ifname,
-             i.network, addrs});
+      t.add({first ? cid : "", first ? pod : "", first ? p.state : "", i.ifname, i.network, addrs});
       first = false;
     }
     if (!p.owed.empty() && p.state != "attached") {
-      notes.push_back(p.container_id + ": a DEL is owed for " + join(p.owed, ", "));
+      notes.push_back(cid + ": a DEL is owed for " + join(p.owed, ", "));
     }
-    for (const auto& a : p.abandoned) notes.push_back(p.container_id + ": abandoned: " + a);
-    if (!p.error.empty()) notes.push_back(p.container_id + ": " + p.error);
+    for (const auto& a : p.abandoned) notes.push_back(cid + ": abandoned: " + a);
+    if (!p.error.empty()) notes.push_back(cid + ": " + p.error);
   }
   if (t.empty()) {
     std::cout << "no pods\n";

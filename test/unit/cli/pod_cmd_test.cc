@@ -420,6 +420,7 @@ TEST_F(PodCmdTest, ThroughCnimuxTheManifestsAnnotationsSelectTheNetworks) {
   CtlRun r = ctl({"pod", "add", manifest_, "--conf-dir", net_d.string(), "--bin-dir", bin(),
                   "--cache-dir", (root_ / "cache").string(), "--netns", netns_, "--json"});
   ASSERT_EQ(r.status, 0) << r.err << slurp(root_ / "state" / "cnimux.log");
+  const std::string cid = r.json()["containerID"];
   const Json att = r.json()["attachments"];
   ASSERT_EQ(att.size(), 3u) << r.out;
   EXPECT_EQ(att[0], Json::parse(R"({"ifname":"eth0","network":"cxnet","state":"added",
@@ -428,6 +429,12 @@ TEST_F(PodCmdTest, ThroughCnimuxTheManifestsAnnotationsSelectTheNetworks) {
   EXPECT_EQ(att[1]["network"], "shop/macvlan-a");
   EXPECT_EQ(att[2]["ifname"], "data");
   EXPECT_EQ(att[2]["network"], "shop/macvlan-b");
+
+  // `pods` shows the sandbox by the first 12 characters of its ID, as `docker ps` does.
+  r = ctl({"pods", "--cni-dir", (root_ / "state").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(cid.substr(0, 12) + "  shop/web  attached"));
+  EXPECT_THAT(r.out, Not(HasSubstr(cid)));
 
   r = ctl({"pod", "del", manifest_, "--bin-dir", bin(), "--cache-dir", (root_ / "cache").string()});
   ASSERT_EQ(r.status, 0) << r.err;
