@@ -174,6 +174,43 @@ std::optional<cni::Error> teardown_failed_add(const NetworkList& list, const Run
   return err;
 }
 
+// The record of a new sandbox for `pod`, before its ADD: a fresh ID and what containerd
+// would pass (CNI_ARGS, the annotations as runtimeConfig).
+SandboxRecord new_record(const plugin::PodInfo& pod, const NetworkList& list,
+                         const std::string& file, const std::string& netns,
+                         const std::string& ifname) {
+  SandboxRecord rec;
+  rec.pod_namespace = pod.ns;
+  rec.pod_name = pod.name;
+  rec.pod_uid = pod.uid;
+  rec.container_id = new_sandbox_id();
+  rec.netns_name = netns;
+  rec.ifname = ifname;
+  rec.cni_args = k8s_cni_args(pod.ns, pod.name, pod.uid, rec.container_id);
+  rec.capability_args[plugin::kCriPodAnnotationsKey] = pod.annotations;
+  rec.conflist = list.raw;
+  rec.conflist_file = file;
+  rec.state = "adding";
+  return rec;
+}
+
+// Prints a failed ADD (`e`) and how its teardown went (`td`: the teardown DEL's error, if any).
+int report_failed_add(const NetworkList& list, const SandboxRecord& rec, const cni::Error& e,
+                      const std::optional<cni::Error>& td, Json out, bool json) {
+  out["teardown"] = td ? Json{{"code", td->code()}, {"msg", td->msg()}} : Json("done");
+  out["attachments"] = attachments_json(attachments(list, rec.container_id, Json()));
+  const std::string pod = rec.pod_namespace + "/" + rec.pod_name;
+  const int rc = plugin_failed("pod add " + pod + ": ADD", e, out, json);
+  if (td) {
+    std::cerr << "cnimuxctl: the DEL that tears the sandbox down failed too: " << td->msg()
+              << "\n  the sandbox record stays; run `cnimuxctl pod del` again\n";
+  } else {
+    std::cerr << "cnimuxctl: sandbox torn down as containerd does: DEL sent"
+              << (rec.created_netns ? ", netns " + rec.netns_name + " removed" : "") << "\n";
+  }
+  return rc;
+}
+
 }  // namespace
 
 int pod_add(const PodOptions& o) {
@@ -195,18 +232,7 @@ int pod_add(const PodOptions& o) {
                  "containerd); the plugin looks the pod up itself\n";
   }
 
-  SandboxRecord rec;
-  rec.pod_namespace = pod.ns;
-  rec.pod_name = pod.name;
-  rec.pod_uid = pod.uid;
-  rec.container_id = new_sandbox_id();
-  rec.netns_name = netns;
-  rec.ifname = o.ifname;
-  rec.cni_args = k8s_cni_args(pod.ns, pod.name, pod.uid, rec.container_id);
-  rec.capability_args[plugin::kCriPodAnnotationsKey] = pod.annotations;
-  rec.conflist = list.raw;
-  rec.conflist_file = file;
-  rec.state = "adding";
+  SandboxRecord rec = new_record(pod, list, file, netns, o.ifname);
   rec.created_netns = !netns_exists(netns);
   if (rec.created_netns) create_netns(netns);
   // Recorded before ADD runs: an interrupted ADD still leaves what `pod del` needs.
@@ -225,17 +251,7 @@ int pod_add(const PodOptions& o) {
     rec.result = add_network_list(list, rt);
   } catch (const cni::Error& e) {
     const std::optional<cni::Error> td = teardown_failed_add(list, rt, rec, o);
-    out["teardown"] = td ? Json{{"code", td->code()}, {"msg", td->msg()}} : Json("done");
-    out["attachments"] = attachments_json(attachments(list, rec.container_id, Json()));
-    const int rc = plugin_failed("pod add " + pod_ref(pod) + ": ADD", e, out, o.json);
-    if (td) {
-      std::cerr << "cnimuxctl: the DEL that tears the sandbox down failed too: " << td->msg()
-                << "\n  the sandbox record stays; run `cnimuxctl pod del` again\n";
-    } else {
-      std::cerr << "cnimuxctl: sandbox torn down as containerd does: DEL sent"
-                << (rec.created_netns ? ", netns " + netns + " removed" : "") << "\n";
-    }
-    return rc;
+    return report_failed_add(list, rec, e, td, std::move(out), o.json);
   }
   rec.state = "added";
   save_sandbox(o.cache_dir, rec);
