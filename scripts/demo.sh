@@ -177,6 +177,9 @@ setup_node() {
   say "                          192.168.10.100-199 and 192.168.20.0/24"
   say "nads/sriov-vf             VF 0000:03:02.0 of a simulated NIC (fake sysfs, netdev $VF_NETDEV)"
   say "nads/macvlan-broken       macvlan on lo, which the kernel refuses"
+  say ""
+  say "net.d/00-cnimux.conflist:"
+  sed "s|$NODE|\$NODE|g" "$NODE/net.d/00-cnimux.conflist" | indent
 }
 
 attach() {
