@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "cni/scope_guard.h"
@@ -15,6 +16,7 @@
 #include "delegates/common/address_probe.h"
 #include "delegates/common/configure_iface.h"
 #include "delegates/common/ipam_step.h"
+#include "delegates/sriov/simulated_vf_control.h"
 #include "net/link_move.h"
 #include "net/netlink.h"
 #include "net/netns.h"
@@ -250,6 +252,17 @@ bool owns(const Record& r, const cni::Invocation& inv) {
 }
 
 }  // namespace
+
+SriovPlugin::Options SriovPlugin::Options::from_environment() {
+  Options o;
+  const char* root = std::getenv("CNIMUX_SRIOV_SYSFS_ROOT");
+  if (!root || !*root) return o;
+  o.sysfs_root = root;
+  o.vf_control = [file = o.sysfs_root + "/cnimux-vf-settings.json"] {
+    return std::make_unique<SimulatedVfControl>(file);
+  };
+  return o;
+}
 
 SriovPlugin::SriovPlugin(Options options) : options_(std::move(options)) {
   if (!options_.vf_control) {

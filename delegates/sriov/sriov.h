@@ -20,8 +20,15 @@ class SriovPlugin : public cni::Plugin {
     std::string data_dir = "/var/lib/cni/cnimux/sriov";
     // Makes the PF netlink control; the default is net::NetlinkVfControl in the host netns.
     std::function<std::unique_ptr<net::VfControl>()> vf_control;
+
+    // The defaults, unless CNIMUX_SRIOV_SYSFS_ROOT names a simulated SR-IOV tree (tests and
+    // demos on nodes without SR-IOV hardware): then sysfs is read there, and VF settings go to
+    // the simulated PF <root>/cnimux-vf-settings.json (delegates/sriov/simulated_vf_control.h).
+    // An environment variable, not a config key, so only whoever runs cnimux (the node), never
+    // a NAD's author, can point it elsewhere.
+    static Options from_environment();
   };
-  SriovPlugin() : SriovPlugin(Options()) {}
+  SriovPlugin() : SriovPlugin(Options::from_environment()) {}
   explicit SriovPlugin(Options options);
 
   // Under the VF's lock: records the VF's original settings (kept from a stale record whose

@@ -1,8 +1,11 @@
 // Conformance of cnimux-macvlan with the reference macvlan (/usr/lib/cni/macvlan): one scenario
-// table, run in a throwaway node netns for cniVersion 0.3.1, 0.4.0 and 1.0.0, against the
-// reference, cnimux-macvlan executed, and cnimux-macvlan in-process as cnimux runs it for
-// "type": "macvlan" with inTree: ["macvlan"] (a forked child). Visible outcomes must match;
-// the documented difference: the reference fails with code 999, we with 7 (docs/delegation.md).
+// table, run in a throwaway node netns for cniVersion 0.3.1, 0.4.0, 1.0.0 and 1.1.0 (ours only;
+// compared with the reference's 1.0.0 outcome), five ways: the reference; cnimux-macvlan
+// executed; cnimux-macvlan in-process as cnimux's registry runs it for "type": "macvlan" with
+// inTree: ["macvlan"]; and through the cnimux binary, executing cnimux-macvlan installed as
+// "macvlan", and with inTree: ["macvlan"] (in-process). Visible outcomes must match; the
+// documented differences (docs/delegation.md): the reference fails with code 999, we with 7,
+// and the reference's DEL fails when the master or MTU is wrong.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,6 +17,7 @@
 #include "delegates/registry.h"
 #include "net/netlink.h"
 #include "net/netns.h"
+#include "test/e2e/through_cnimux.h"
 #include "test/fakes/test_netns.h"
 
 namespace {
@@ -50,7 +54,29 @@ class ConformanceMacvlan : public ::testing::TestWithParam<std::string> {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // The three implementations under test, by label.
+  // The ways under test, by label; the last two run the cnimux binary.
+  static constexpr const char* kWays[] = {"reference", "executed", "inprocess", "cnimux-exec",
+                                          "cnimux-intree"};
+  static bool through_cnimux(const std::string& impl) { return impl.rfind("cnimux-", 0) == 0; }
+
+  // The reference knows cniVersion up to 1.0.0; for 1.1.0 it runs at 1.0.0.
+  std::string version_for(const std::string& impl) const {
+    return impl == "reference" && GetParam() == "1.1.0" ? "1.0.0" : GetParam();
+  }
+
+  // cnimux with the config as its cluster network: "cnimux-exec" executes cnimux-macvlan
+  // installed under the reference's name, "cnimux-intree" runs it in-process (inTree).
+  cnimux_test::ThroughCnimux cnimux(const std::string& impl) {
+    const bool in_tree = impl == "cnimux-intree";
+    return cnimux_test::ThroughCnimux(
+        (dir_ / (impl + "-" + std::to_string(runs_))).string(), node_.path(),
+        {{"macvlan",
+          in_tree ? "/nonexistent/macvlan" : CNIMUX_BINARY_DIR "/delegates/cnimux-macvlan"},
+         {"cnimux-ipam", CNIMUX_BINARY_DIR "/ipam/cnimux-ipam"}},
+        in_tree ? json{{"inTree", {"macvlan"}}} : json::object());
+  }
+
+  // The three implementations run without cnimux, by label.
   std::unique_ptr<cni::Delegate> make(const std::string& impl) {
     if (impl == "reference") return cni::DelegateRegistry({"/usr/lib/cni"}).resolve("macvlan");
     if (impl == "executed") {
@@ -63,7 +89,7 @@ class ConformanceMacvlan : public ::testing::TestWithParam<std::string> {
 
   json config(const std::string& impl, json extra) {
     json c = {
-        {"cniVersion", GetParam()},
+        {"cniVersion", version_for(impl)},
         {"name", "mv"},
         {"type", "macvlan"},
         {"ipam",
@@ -86,6 +112,14 @@ class ConformanceMacvlan : public ::testing::TestWithParam<std::string> {
     req.config = conf.dump();
     req.timeout = std::chrono::seconds(30);
     Outcome o;
+    if (through_cnimux(impl)) {
+      auto r = cnimux(impl).run(std::string(cni::verb_name(verb)), req.container_id, req.netns,
+                                req.ifname, conf, args);
+      o.ok = r.exit_code == 0;
+      if (!r.out.empty()) o.result = r.json();
+      if (!o.ok) o.code = o.result.value("code", 0);
+      return o;
+    }
     net::Netns node = net::Netns::open(node_.path());
     try {
       o.result = net::with_netns(node, [&] { return make(impl)->invoke(req); });
@@ -108,8 +142,11 @@ class ConformanceMacvlan : public ::testing::TestWithParam<std::string> {
     return v;
   }
 
-  // A result with random MACs masked and an empty dns left out (the reference prints {}).
-  static json shape(json r) {
+  // A result with random MACs masked, an empty dns left out (the reference prints {}), and
+  // cniVersion checked against the requested one, then left out (see version_for).
+  json shape(json r, const std::string& impl) const {
+    EXPECT_EQ(r.value("cniVersion", ""), version_for(impl)) << impl;
+    r.erase("cniVersion");
     if (r.contains("interfaces"))
       for (auto& i : r["interfaces"]) i["mac"] = "<mac>";
     if (r.contains("dns") && r["dns"].empty()) r.erase("dns");
@@ -123,14 +160,16 @@ class ConformanceMacvlan : public ::testing::TestWithParam<std::string> {
                 const std::string& want_mac = "", bool reference_del_fails = false) {
     SCOPED_TRACE(what + " cniVersion " + GetParam());
     std::map<std::string, std::pair<Outcome, LinkView>> seen;
-    for (const std::string impl : {"reference", "executed", "inprocess"}) {
+    for (const std::string impl : kWays) {
       SCOPED_TRACE(impl);
       ++runs_;
       const json conf = config(impl, extra);
       Outcome add = run(impl, cni::Verb::kAdd, conf, args);
       LinkView view = link();
       if (add.ok) {
-        if (!want_mac.empty()) EXPECT_EQ(view.mac, want_mac);
+        if (!want_mac.empty()) {
+          EXPECT_EQ(view.mac, want_mac);
+        }
         view.mac.clear();  // random unless requested
         if (GetParam() != "0.3.1") {
           json c = conf;
@@ -138,7 +177,7 @@ class ConformanceMacvlan : public ::testing::TestWithParam<std::string> {
           Outcome check = run(impl, cni::Verb::kCheck, c, args);
           EXPECT_TRUE(check.ok) << check.result.dump();
         }
-        add.result = shape(add.result);
+        add.result = shape(add.result, impl);
       }
       Outcome del = run(impl, cni::Verb::kDel, conf, args);
       EXPECT_EQ(del.ok, !(reference_del_fails && impl == "reference")) << del.result.dump();
@@ -149,11 +188,14 @@ class ConformanceMacvlan : public ::testing::TestWithParam<std::string> {
       seen[impl] = {add, view};
     }
     const auto& ref = seen["reference"];
-    for (const std::string impl : {"executed", "inprocess"}) {
+    for (const std::string impl : kWays) {
+      if (impl == "reference") continue;
       const auto& got = seen[impl];
       EXPECT_EQ(got.first.ok, ref.first.ok)
           << impl << ": " << got.first.result.dump() << " vs reference " << ref.first.result.dump();
-      if (ref.first.ok) EXPECT_EQ(got.first.result, ref.first.result) << impl;
+      if (ref.first.ok) {
+        EXPECT_EQ(got.first.result, ref.first.result) << impl;
+      }
       EXPECT_TRUE(got.second == ref.second) << impl << " link differs: " << got.second.kind << " "
                                             << got.second.mode << " " << got.second.mtu;
     }
@@ -193,13 +235,14 @@ TEST_P(ConformanceMacvlan, UnknownMode) {
   scenario("unknown mode", {{"mode", "foo"}});
 }
 TEST_P(ConformanceMacvlan, DelWithoutAdd) {
-  for (const std::string impl : {"reference", "executed", "inprocess"}) {
+  for (const std::string impl : kWays) {
     Outcome del = run(impl, cni::Verb::kDel, config(impl, json::object()));
     EXPECT_TRUE(del.ok) << impl << ": " << del.result.dump();
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, ConformanceMacvlan, ::testing::Values("0.3.1", "0.4.0", "1.0.0"),
+INSTANTIATE_TEST_SUITE_P(Versions, ConformanceMacvlan,
+                         ::testing::Values("0.3.1", "0.4.0", "1.0.0", "1.1.0"),
                          [](const auto& info) {
                            std::string s = info.param;
                            std::replace(s.begin(), s.end(), '.', '_');

@@ -197,6 +197,10 @@ class E2eNode {
     return meta;
   }
 
+  // An extra environment variable for every later run of cnimux (as the runtime's own
+  // environment would carry it), e.g. CNIMUX_SRIOV_SYSFS_ROOT.
+  void set_env(const std::string& key, const std::string& value) { env_[key] = value; }
+
   // Runs cnimux as a runtime would, for pod ns/name.
   testing_support::PluginRun run(const std::string& verb, const std::string& container_id,
                                  const std::string& netns, const json& meta,
@@ -218,6 +222,7 @@ class E2eNode {
     env.ifname = ifname;
     env.args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + pod_ns + ";K8S_POD_NAME=" + pod_name;
     env.path = bin();
+    env.extra = env_;
     return testing_support::run_plugin(cnimux_binary(), env, stdin_text);
   }
 
@@ -393,6 +398,7 @@ class E2eNode {
   }
 
   std::string prefix_, uplink_, uplink_peer_, bridge_, dir_;
+  std::map<std::string, std::string> env_;
 };
 
 }  // namespace cnimux_test

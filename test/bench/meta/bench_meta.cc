@@ -1,5 +1,7 @@
 // cnimux-bench-meta: ADD and DEL of a pod through cnimux versus calling its delegates
 // directly (bridge; bridge + macvlan + macvlan), with the same IPAM, printed as markdown.
+// --in-tree: the bridge + 2 macvlan pod three ways (direct; cnimux executing the reference
+// macvlan; cnimux with inTree ["macvlan"]), for issue 7's in-process delegates table.
 #include <sched.h>
 #include <signal.h>
 #include <sys/utsname.h>
@@ -10,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -43,8 +46,9 @@ struct Options {
   // The second column: every sample is taken again at SCHED_FIFO with this priority (0: no
   // such column). The headline is normal priority, as runtimes run plugins.
   int rt_priority = 10;
-  bool loaded = false;  // run under BackgroundLoad
-  bool memory = true;   // the peak RSS and VERSION table
+  bool loaded = false;   // run under BackgroundLoad
+  bool memory = true;    // the peak RSS and VERSION table
+  bool in_tree = false;  // the three-way in-tree table instead of the meta-plugin tables
 };
 
 struct Attachment {
@@ -109,10 +113,13 @@ class Scenario {
   }
 
   // ADD then DEL through cnimux. Returns the bigger of the two wait4 ru_maxrss figures.
-  long run_cnimux(const std::string& cid, Samples* s, long* own_peak_kb = nullptr,
-                  int rt = 0) const {
+  // `in_tree`: with inTree ["macvlan"], so the same NAD bytes run the in-tree macvlan
+  // in-process (and its cnimux-ipam in-process too).
+  long run_cnimux(const std::string& cid, Samples* s, long* own_peak_kb = nullptr, int rt = 0,
+                  bool in_tree = false) const {
     const bool trace = own_peak_kb != nullptr;
     json conf = node_.meta_conf(annotations_);
+    if (in_tree) conf["inTree"] = {"macvlan"};
     Measurement add = checked("cnimux ADD", cnimux("ADD", cid, conf, rt), trace);
     conf["prevResult"] = json::parse(add.out);
     Measurement del = checked("cnimux DEL", cnimux("DEL", cid, conf, rt), trace);
@@ -317,7 +324,103 @@ void print_report(const Options& o, const Report& rep) {
             << " ms | |\n";
 }
 
+// The in-tree table: one pod three ways, interleaved, rotating which goes first.
+struct InTreeResult {
+  Samples direct, executed, in_tree;
+  long in_tree_own_peak_kb = 0, executed_own_peak_kb = 0, in_tree_reaped_kb = 0;
+};
+
+InTreeResult measure_in_tree(const Scenario& sc, const Options& o) {
+  InTreeResult r;
+  for (int i = 0; i < o.warmup + o.iterations; ++i) {
+    const bool keep = i >= o.warmup;
+    const std::string n = std::to_string(i);
+    const std::function<void()> ways[] = {
+        [&] { sc.run_direct("bench-d" + n, keep ? &r.direct : nullptr); },
+        [&] { sc.run_cnimux("bench-e" + n, keep ? &r.executed : nullptr); },
+        [&] {
+          long rss = sc.run_cnimux("bench-i" + n, keep ? &r.in_tree : nullptr, nullptr, 0, true);
+          if (keep) r.in_tree_reaped_kb = std::max(r.in_tree_reaped_kb, rss);
+        }};
+    for (int k = 0; k < 3; ++k) ways[(i + k) % 3]();
+  }
+  for (int i = 0; i < o.rss_runs; ++i) {
+    const std::string n = std::to_string(i);
+    sc.run_cnimux("bench-ri" + n, nullptr, &r.in_tree_own_peak_kb, 0, true);
+    sc.run_cnimux("bench-re" + n, nullptr, &r.executed_own_peak_kb);
+  }
+  return r;
+}
+
+void print_in_tree_row(const char* way, const Samples& s, const Samples& direct,
+                       const Samples& executed) {
+  for (const char* verb : {"ADD", "DEL"}) {
+    const bool add = verb[0] == 'A';
+    const auto& v = add ? s.add : s.del;
+    std::cout << "| " << way << " | " << verb << " | " << fmt(median(v)) << " / " << fmt(p90(v))
+              << " | " << fmt(median(add ? s.add_cpu : s.del_cpu)) << " | "
+              << fmt(median(v) / median(add ? direct.add : direct.del)) << " | "
+              << fmt(median(v) / median(add ? executed.add : executed.del)) << " |\n";
+  }
+}
+
+void print_in_tree_report(const Options& o, const InTreeResult& r, const std::string& load_before,
+                          const std::string& load_after) {
+  const double vs_executed = median(r.in_tree.add) / median(r.executed.add);
+  const double vs_direct = median(r.in_tree.add) / median(r.direct.add);
+  const double cpu_vs_executed = median(r.in_tree.add_cpu) / median(r.executed.add_cpu);
+  const double cpu_vs_direct = median(r.in_tree.add_cpu) / median(r.direct.add_cpu);
+  std::cout << "Machine: " << machine() << "; load average " << load_before << " before, "
+            << load_after << " after; plugins at normal priority (" << scheduling()
+            << "); build type " << CNIMUX_BENCH_BUILD_TYPE << ".\n"
+            << "Pod bridge + 2 macvlan, the same NAD bytes and cnimux-ipam (one SQLite store) "
+               "everywhere; "
+            << o.iterations << " ADD+DEL iterations per way after " << o.warmup
+            << " warm-up iterations, the three ways interleaved. Times in ms, median / p90; CPU "
+               "= median user+system CPU of the whole process tree.\n\n"
+            << "| way | verb | wall | CPU | / direct | / cnimux executing macvlan |\n"
+            << "|---|---|---:|---:|---:|---:|\n";
+  print_in_tree_row("reference bridge + macvlan + macvlan, called directly", r.direct, r.direct,
+                    r.executed);
+  print_in_tree_row("cnimux executing the reference macvlan", r.executed, r.direct, r.executed);
+  print_in_tree_row("cnimux, inTree [\"macvlan\"] (in-process)", r.in_tree, r.direct, r.executed);
+  std::cout << "\n| target | value | verdict |\n|---|---:|---|\n"
+            << "| in-process ADD / cnimux executing ADD (cut by at least a third: <= 0.67) | "
+            << fmt(vs_executed) << " | " << (vs_executed <= 2.0 / 3 ? "met" : "**missed**")
+            << " |\n"
+            << "| in-process ADD / direct ADD (<= 0.6) | " << fmt(vs_direct) << " | "
+            << (vs_direct <= 0.6 ? "met" : "**missed**") << " |\n"
+            << "| the same on CPU (load-independent): in-process / executing (<= 0.67) | "
+            << fmt(cpu_vs_executed) << " | " << (cpu_vs_executed <= 2.0 / 3 ? "met" : "**missed**")
+            << " |\n"
+            << "| the same on CPU: in-process / direct (<= 0.6) | " << fmt(cpu_vs_direct) << " | "
+            << (cpu_vs_direct <= 0.6 ? "met" : "**missed**") << " |\n"
+            << "| cnimux peak RSS with in-process delegates (own VmHWM, max over " << o.rss_runs
+            << " traced ADD+DEL; < 8 MB) | " << fmt(r.in_tree_own_peak_kb / 1024.0) << " MB | "
+            << (r.in_tree_own_peak_kb < 8 * 1024 ? "met" : "**missed**") << " |\n"
+            << "| cnimux peak RSS executing macvlan (for comparison) | "
+            << fmt(r.executed_own_peak_kb / 1024.0) << " MB | |\n"
+            << "| wait4 ru_maxrss with in-process delegates (cnimux and the forked children and "
+               "bridge it reaped) | "
+            << fmt(r.in_tree_reaped_kb / 1024.0) << " MB | |\n";
+}
+
+int run_in_tree(const Options& o) {
+  BenchNode node(o.build_dir, o.plugins_dir);
+  Scenario sc("bridge + 2 macvlan", node,
+              {{"eth0", node.bridge_conf()},
+               {"net1", node.macvlan_conf(1)},
+               {"net2", node.macvlan_conf(2)}},
+              {{"k8s.v1.cni.cncf.io/networks", "mv1,mv2"}});
+  const std::string before = load_average();
+  std::cerr << "bench-meta: bridge + 2 macvlan, three ways ...\n";
+  InTreeResult r = measure_in_tree(sc, o);
+  print_in_tree_report(o, r, before, load_average());
+  return 0;
+}
+
 int run(const Options& o) {
+  if (o.in_tree) return run_in_tree(o);
   BenchNode node(o.build_dir, o.plugins_dir);
   const json networks = {{"k8s.v1.cni.cncf.io/networks", "mv1,mv2"}};
   std::vector<Scenario> scenarios;
@@ -383,6 +486,9 @@ int main(int argc, char** argv) {
   app.add_flag("--loaded", o.loaded,
                "run under a background CPU + fsync load of the machine's size");
   app.add_flag("!--no-memory", o.memory, "skip the peak RSS and VERSION table");
+  app.add_flag("--in-tree", o.in_tree,
+               "bridge + 2 macvlan three ways: direct, cnimux executing macvlan, cnimux with "
+               "inTree [\"macvlan\"] (normal priority only)");
   CLI11_PARSE(app, argc, argv);
   struct sigaction sa {};
   sa.sa_handler = [](int) { bench::g_stop = true; };
