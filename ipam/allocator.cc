@@ -67,16 +67,13 @@ Address pick_address(StoreTxn& txn, const IpamConfig& cfg, const RangeSetSpace& 
     }
     return *requested;
   }
-  auto found = space.find_free(txn.cursor(cfg.pool, set), [&](const Address& f, const Address& t) {
-    return txn.scan_held(cfg.pool, f, t);
-  });
+  auto found = txn.pick_free(cfg.pool, set, space);
   if (!found) {
     throw cni::Error(cni::kIpamExhausted,
                      "pool \"" + cfg.pool + "\" is exhausted: all " + to_decimal(space.size()) +
                          (space.size() == 1 ? " address" : " addresses") + " of range set " +
                          std::to_string(set) + " (" + space.describe() + ") are allocated");
   }
-  txn.set_cursor(cfg.pool, set, *found);
   return *found;
 }
 
@@ -284,6 +281,7 @@ size_t Allocator::gc(const std::string& network, const cni::ValidAttachments& ke
       txn.erase(a.pool, a.address);
       ++n;
     }
+    txn.release_empty_blocks();
   });
   return n;
 }
@@ -307,6 +305,7 @@ std::map<std::string, size_t> Allocator::gc_store(const LiveAttachments& live) {
         ++freed[network];
       }
     }
+    txn.release_empty_blocks();
   });
   return freed;
 }

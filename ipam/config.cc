@@ -226,6 +226,20 @@ std::string parse_name(const json& store, const char* key, std::string fallback)
   return v;
 }
 
+// store.blockSize: 0 (off) or a power of two from 2 to 65536, so that blocks are aligned
+// CIDRs (a block of 64 is a /26) and every block lies inside one address family.
+int parse_block_size(const json& store) {
+  auto it = store.find("blockSize");
+  if (it == store.end() || it->is_null()) return 0;
+  const bool integer = it->is_number_integer();
+  const int64_t n = integer ? it->get<int64_t>() : -1;
+  if (!integer || (n != 0 && (n < 2 || n > 65536 || (n & (n - 1)) != 0))) {
+    bad("ipam.store.blockSize",
+        "must be 0 (no blocks) or a power of two from 2 to 65536, got " + it->dump());
+  }
+  return static_cast<int>(n);
+}
+
 EtcdStoreConfig parse_etcd_store(const json& store) {
   EtcdStoreConfig cfg;
   cfg.endpoints = string_list(store, "endpoints", "ipam.store");
@@ -261,6 +275,7 @@ EtcdStoreConfig parse_etcd_store(const json& store) {
     }
     cfg.timeout_ms = std::max(1, static_cast<int>(std::lround(t->get<double>() * 1000)));
   }
+  cfg.block_size = parse_block_size(store);
   return cfg;
 }
 
@@ -281,6 +296,10 @@ StoreConfig parse_store(const json& ipam) {
   }
   if (cfg.type != "sqlite") {
     bad_value("ipam.store.type", cfg.type, "unknown store (known: sqlite, etcd)");
+  }
+  if (auto b = it->find("blockSize"); b != it->end() && !b->is_null() && *b != 0) {
+    bad("ipam.store.blockSize", "per-node blocks are a shared store's (type \"etcd\"), not " +
+                                    cfg.type + "'s; got " + b->dump());
   }
   std::string path = opt_string(*it, "path", "ipam.store");
   if (!path.empty()) {

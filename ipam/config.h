@@ -38,6 +38,9 @@ struct EtcdStoreConfig {
   std::string ca_file, cert_file, key_file;  // tls.ca, tls.cert, tls.key
   std::string username, password;            // etcd authentication; never logged
   int timeout_ms = 10000;  // bounds a whole transaction, retries and failover included
+  // Addresses per node block (docs/ipam.md, "Per-node blocks"): 0 = off, else a power of two
+  // from 2 to 65536. Blocks are aligned to their size, so a block of 64 is an IPv4 /26.
+  int block_size = 0;
 };
 
 // Where allocations live: "sqlite" (one node, embedded) or "etcd" (shared by nodes and

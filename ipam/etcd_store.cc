@@ -5,6 +5,11 @@
 //   P/cluster/<c>/node/<n>/own/<network>/<container>/<ifname>/<pool>/<hex>   node index
 //   P/cluster/<c>/pod/<network>/<pod>/<ifname>/<pool>/<hex>   sticky index (pod identity)
 // Index values are copies of the record, written in the same txn as the record.
+// With per-node blocks (store.blockSize), also:
+//   P/pool/<pool>/block/<hex of the block's first address>   the claim (JSON): who holds it
+//   P/cluster/<c>/node/<n>/block/<pool>/<hex>                 a copy: this node's blocks
+//   P/cluster/<c>/node/<n>/cursor/<pool>/<range set>          this node's round robin
+// A block is a hint, not an authority: the address keys alone decide who holds an address.
 #include "ipam/etcd_store.h"
 
 #include <algorithm>
@@ -136,6 +141,43 @@ std::optional<Allocation> parse_record(const std::string& text) {
   } catch (const json::exception&) {
     return std::nullopt;
   }
+}
+
+// A block claim: which node of which cluster allocates in [first, first + size).
+json block_json(const std::string& pool, const Address& first, int size,
+                const EtcdStoreConfig& cfg) {
+  return {{"pool", pool},     {"first", first.str()},
+          {"size", size},     {"cluster", cfg.cluster},
+          {"node", cfg.node}, {"claimed", static_cast<int64_t>(std::time(nullptr))}};
+}
+
+// One stretch of a range set to search, in round-robin order.
+struct Segment {
+  const RangeSpace* range;
+  Address from;
+  Address to;
+};
+
+// The range set in the order round robin visits it from `cursor` (the last address handed
+// out): `after` is past the cursor to the end of its range, then the other ranges in order;
+// `wrap` is the cursor's range from its start up to the cursor. No cursor (or one outside
+// every range): every range in `after`, in order. As RangeSetSpace::find_free.
+void round_robin_segments(const RangeSetSpace& space, const std::optional<Address>& cursor,
+                          std::vector<Segment>& after, std::vector<Segment>& wrap) {
+  const auto& ranges = space.ranges();
+  const int n = static_cast<int>(ranges.size());
+  const int i0 = cursor ? space.range_of(*cursor) : -1;
+  if (i0 < 0) {
+    for (const auto& r : ranges) after.push_back({&r, r.range().start, r.range().end});
+    return;
+  }
+  const RangeSpace& r0 = ranges[i0];
+  if (*cursor < r0.range().end) after.push_back({&r0, cursor->next(), r0.range().end});
+  for (int k = 1; k < n; ++k) {
+    const RangeSpace& r = ranges[(i0 + k) % n];
+    after.push_back({&r, r.range().start, r.range().end});
+  }
+  wrap.push_back({&r0, r0.range().start, *cursor});
 }
 
 struct Kv {
@@ -379,6 +421,59 @@ class EtcdTxn : public StoreTxn {
       if (rec->owner.sticky()) del(pod_key(*rec));
     }
     del(key);
+    if (cfg_.block_size > 0) emptied_.emplace(pool, block_first(a));
+  }
+
+  // ---- per-node blocks ----
+
+  std::optional<Address> pick_free(const std::string& pool, int set,
+                                   const RangeSetSpace& space) override {
+    if (cfg_.block_size == 0) return StoreTxn::pick_free(pool, set, space);
+    const std::string cursor_at = node_cursor_key(pool, set);
+    std::optional<Address> cursor;
+    if (auto kv = get(cursor_at)) cursor = Address::parse(kv->value);
+    std::vector<Segment> after, wrap;
+    round_robin_segments(space, cursor, after, wrap);
+    const std::vector<Address> own = own_blocks(pool);
+    std::optional<Address> found = in_blocks(pool, own, after);  // 1: this node's, onwards
+    if (!found) found = claim_free_block(pool, after);           // 2: a new block
+    if (!found) found = claim_free_block(pool, wrap);
+    if (!found) found = in_blocks(pool, own, wrap);  // 3: this node's, wrapped around
+    // 4: every block is claimed and this node's are full: borrow a free address from another
+    // node's block (its address key makes it ours alone), so a pool with free addresses is
+    // never exhausted for want of a block.
+    for (const auto* segs : {&after, &wrap}) {
+      for (const auto& s : *segs) {
+        if (!found) found = first_free(pool, *s.range, s.from, s.to);
+      }
+    }
+    if (found) put(cursor_at, found->str());
+    return found;
+  }
+
+  void release_empty_blocks() override {
+    if (cfg_.block_size == 0) return;
+    const std::string dir = node_dir() + "block/";
+    for (const auto& kv : range(dir, prefix_end(dir), true)) {
+      size_t slash = kv.key.rfind('/');
+      auto first = address_of_hex(kv.key);
+      if (!first || slash <= dir.size()) continue;
+      std::string pool = unesc(kv.key.substr(dir.size(), slash - dir.size()));
+      if (block_empty(pool, *first)) hand_back(pool, *first);
+    }
+  }
+
+  // Before commit: a block of this node that the txn's releases left empty goes back to the
+  // pool, unless it is the node's last block of its family in the pool (kept, so that a node
+  // cycling one pod does not claim and hand back a block at every ADD and DEL).
+  void settle_blocks() {
+    for (const auto& [pool, first] : emptied_) {
+      if (!get(node_block_key(pool, first))) continue;  // another node's: borrowed from it
+      size_t same_family = 0;
+      for (const auto& b : own_blocks(pool)) same_family += b.is_v4() == first.is_v4();
+      if (same_family > 1 && block_empty(pool, first)) hand_back(pool, first);
+    }
+    emptied_.clear();
   }
 
   // Every record under the prefix, for list_all and verify.
@@ -392,6 +487,134 @@ class EtcdTxn : public StoreTxn {
 
   std::string cursor_key(const std::string& pool, int set) const {
     return pool_dir(pool) + "cursor/" + std::to_string(set);
+  }
+
+  std::string node_dir() const {
+    return cfg_.prefix + "/cluster/" + esc(cfg_.cluster) + "/node/" + esc(cfg_.node) + "/";
+  }
+  std::string block_key(const std::string& pool, const Address& first) const {
+    return pool_dir(pool) + "block/" + hex_key(first);
+  }
+  std::string node_block_key(const std::string& pool, const Address& first) const {
+    return node_dir() + "block/" + esc(pool) + "/" + hex_key(first);
+  }
+  std::string node_cursor_key(const std::string& pool, int set) const {
+    return node_dir() + "cursor/" + esc(pool) + "/" + std::to_string(set);
+  }
+
+  // The block holding `a`: blocks are aligned to their size, so every node (and cluster)
+  // agrees on them whatever its ranges.
+  Address block_first(const Address& a) const {
+    const U128 v = a.value() - a.value() % static_cast<U128>(cfg_.block_size);
+    return a.is_v4() ? Address::v4(static_cast<uint32_t>(v)) : Address::v6(v);
+  }
+  Address block_last(const Address& first) const { return first.plus(cfg_.block_size - 1); }
+
+  // This node's blocks of `pool`, ascending (the range is guarded: only this node writes it).
+  std::vector<Address> own_blocks(const std::string& pool) {
+    const std::string dir = node_dir() + "block/" + esc(pool) + "/";
+    std::vector<Address> out;
+    for (const auto& kv : range(dir, prefix_end(dir), true)) {
+      if (auto a = address_of_hex(kv.key)) out.push_back(*a);
+    }
+    return out;
+  }
+
+  std::optional<Address> first_free(const std::string& pool, const RangeSpace& range,
+                                    const Address& from, const Address& to) {
+    return range.first_free(
+        from, to, [&](const Address& f, const Address& t) { return scan_held(pool, f, t); });
+  }
+
+  // The first free address in `segs` that lies in one of `blocks` (this node's).
+  std::optional<Address> in_blocks(const std::string& pool, const std::vector<Address>& blocks,
+                                   const std::vector<Segment>& segs) {
+    for (const auto& s : segs) {
+      for (const auto& first : blocks) {
+        const Address last = block_last(first);
+        if (first.is_v4() != s.from.is_v4() || last < s.from || s.to < first) continue;
+        if (auto a = first_free(pool, *s.range, std::max(first, s.from), std::min(last, s.to))) {
+          return a;
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The first free address in `segs` whose block nobody has claimed; claims that block for
+  // this node in this txn (created only if still absent at commit).
+  std::optional<Address> claim_free_block(const std::string& pool,
+                                          const std::vector<Segment>& segs) {
+    for (const auto& s : segs) {
+      const std::set<std::string> claimed =
+          keys_in(block_key(pool, block_first(s.from)), block_key(pool, s.to) + '\0');
+      for (auto c = s.range->first_allowed(s.from, s.to); c;) {
+        const Address first = block_first(*c);
+        const Address last = block_last(first);
+        if (!claimed.count(block_key(pool, first))) {
+          if (auto a = first_free(pool, *s.range, *c, std::min(last, s.to))) {
+            claim(pool, first);
+            return a;
+          }
+        }
+        if (!(last < s.to)) break;
+        c = s.range->first_allowed(last.next(), s.to);  // skips blocks with nothing to hand out
+      }
+    }
+    return std::nullopt;
+  }
+
+  void claim(const std::string& pool, const Address& first) {
+    const std::string key = block_key(pool, first);
+    get(key);  // the guard: the claim commits only while the block key is still absent
+    std::string text = block_json(pool, first, cfg_.block_size, cfg_).dump();
+    put(key, text);
+    put(node_block_key(pool, first), text);
+  }
+
+  void hand_back(const std::string& pool, const Address& first) {
+    get(block_key(pool, first));  // guarded: deleted only as this txn saw it
+    del(block_key(pool, first));
+    del(node_block_key(pool, first));
+  }
+
+  // Whether no address of the block is held, as this txn sees it (the block's address keys
+  // are guarded: an address another txn takes in it meanwhile is a conflict).
+  bool block_empty(const std::string& pool, const Address& first) {
+    const std::string start = addr_key(pool, first);
+    const std::string end = addr_key(pool, block_last(first)) + '\0';
+    int deleted = 0;
+    for (auto it = writes_.lower_bound(start); it != writes_.end() && it->first < end; ++it) {
+      if (it->second) return false;  // this txn allocated in it
+      ++deleted;
+    }
+    range_guards_.emplace(start, end);
+    bool more = false;
+    for (const auto& kv : range_page(start, end, true, deleted + 1, &more)) {
+      if (!writes_.count(kv.key)) return false;  // held, and not released by this txn
+    }
+    return true;
+  }
+
+  // Keys in [start, end) as this txn sees them, unguarded (a decision taken on them is
+  // guarded by a get() of the key it acts on).
+  std::set<std::string> keys_in(const std::string& start, const std::string& end) {
+    std::set<std::string> out;
+    std::string from = start;
+    for (bool more = true; more;) {
+      auto page = range_page(from, end, true, kPageSize, &more);
+      for (auto& kv : page) out.insert(kv.key);
+      if (page.empty()) break;
+      from = page.back().key + std::string(1, '\0');
+    }
+    for (auto it = writes_.lower_bound(start); it != writes_.end() && it->first < end; ++it) {
+      if (it->second) {
+        out.insert(it->first);
+      } else {
+        out.erase(it->first);
+      }
+    }
+    return out;
   }
 
   void write_record(const Allocation& rec) {
@@ -442,6 +665,7 @@ class EtcdTxn : public StoreTxn {
   std::map<std::string, int64_t> guards_;
   std::set<std::pair<std::string, std::string>> range_guards_;
   std::map<std::string, std::optional<std::string>> writes_;
+  std::set<std::pair<std::string, Address>> emptied_;  // blocks this txn released in
 };
 
 EtcdHeldScan::EtcdHeldScan(EtcdTxn& txn, std::string from, std::string end)
@@ -509,6 +733,7 @@ void EtcdStore::transact(const std::function<void(StoreTxn&)>& fn) {
     EtcdTxn txn(*this, deadline);
     try {
       fn(txn);
+      txn.settle_blocks();
       if (txn.commit()) return;
     } catch (const EtcdCompacted&) {
       // The snapshot revision is gone: read again at the current one.
@@ -592,11 +817,37 @@ std::vector<std::string> EtcdStore::verify() {
       }
     }
   }
+  // Block claims: each pool block key has its copy under the owner node, and back.
+  for (const auto& [key, value] : by_key) {
+    if (key.rfind(pool_root, 0) != 0 || key.find("/block/") == std::string::npos) continue;
+    auto rec = json::parse(value, nullptr, false);
+    auto first = address_of_hex(key);
+    if (!rec.is_object() || !first || !rec.contains("cluster") || !rec.contains("node") ||
+        !rec.contains("pool")) {
+      problems.push_back("unreadable block " + key);
+      continue;
+    }
+    std::string copy = cfg_.prefix + "/cluster/" + esc(rec["cluster"].get<std::string>()) +
+                       "/node/" + esc(rec["node"].get<std::string>()) + "/block/" +
+                       esc(rec["pool"].get<std::string>()) + "/" + hex_key(*first);
+    expected_index.insert(copy);
+    auto it = by_key.find(copy);
+    if (it == by_key.end()) {
+      problems.push_back("block " + key + " has no node key " + copy);
+    } else if (it->second != value) {
+      problems.push_back("node key " + copy + " differs from block " + key);
+    }
+  }
+  // Every index and node block key has its record; a node's cursors are its own state.
   const std::string cluster_root = cfg_.prefix + "/cluster/";
   for (const auto& [key, value] : by_key) {
-    if (key.rfind(cluster_root, 0) == 0 && !expected_index.count(key)) {
-      problems.push_back("index key without a record: " + key);
-    }
+    if (key.rfind(cluster_root, 0) != 0 || expected_index.count(key)) continue;
+    // <c>/node/<n>/cursor/...: components are escaped, so '/' splits them exactly.
+    size_t c_end = key.find('/', cluster_root.size());
+    size_t n_end = c_end == std::string::npos ? c_end : key.find('/', c_end + 6);
+    bool node_cursor = n_end != std::string::npos && key.compare(c_end, 6, "/node/") == 0 &&
+                       key.compare(n_end, 8, "/cursor/") == 0;
+    if (!node_cursor) problems.push_back("index key without a record: " + key);
   }
   return problems;
 }

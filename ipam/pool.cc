@@ -138,6 +138,11 @@ std::optional<Address> search(const RangeSpace& space, const Address& from, cons
 
 }  // namespace
 
+std::optional<Address> RangeSpace::first_free(const Address& from, const Address& to,
+                                              const HeldScanFactory& held) const {
+  return search(*this, from, to, held);
+}
+
 std::optional<Address> RangeSetSpace::find_free(const std::optional<Address>& cursor,
                                                 const HeldScanFactory& held) const {
   const int n = static_cast<int>(ranges_.size());

@@ -44,6 +44,9 @@ class RangeSpace {
   // The first allocatable address in [from, to], if any.
   std::optional<Address> first_allowed(const Address& from, const Address& to) const;
   U128 size() const { return size_; }  // number of allocatable addresses
+  // The first allocatable address in [from, to] that `held` does not list, if any.
+  std::optional<Address> first_free(const Address& from, const Address& to,
+                                    const HeldScanFactory& held) const;
 
  private:
   Range range_;

@@ -17,7 +17,8 @@ namespace {
 std::string cache_key(const StoreConfig& cfg) {
   if (cfg.type != "etcd") return cfg.type + ":" + cfg.path;
   const EtcdStoreConfig& e = cfg.etcd;
-  std::string key = "etcd:" + e.prefix + "|" + e.cluster + "|" + e.node + "|" + e.username;
+  std::string key = "etcd:" + e.prefix + "|" + e.cluster + "|" + e.node + "|" + e.username + "|" +
+                    std::to_string(e.block_size);
   for (const auto& ep : e.endpoints) key += "|" + ep;
   return key;
 }
@@ -28,6 +29,14 @@ bool file_exists(const std::string& path) {
 }
 
 }  // namespace
+
+std::optional<Address> StoreTxn::pick_free(const std::string& pool, int set,
+                                           const RangeSetSpace& space) {
+  auto found = space.find_free(
+      cursor(pool, set), [&](const Address& f, const Address& t) { return scan_held(pool, f, t); });
+  if (found) set_cursor(pool, set, *found);
+  return found;
+}
 
 std::shared_ptr<Store> open_store(const StoreConfig& cfg, OpenMode mode) {
   static std::mutex mu;

@@ -76,6 +76,17 @@ class StoreTxn {
   virtual std::optional<Address> cursor(const std::string& pool, int range_set) = 0;
   virtual void set_cursor(const std::string& pool, int range_set, const Address& a) = 0;
 
+  // The address a new allocation of range set `set` of `pool` takes, recorded as the last
+  // one handed out (so round robin continues after it); nullopt when every allocatable
+  // address of `space` is held. The default is round robin over the whole pool (cursor,
+  // find_free, set_cursor). A store with per-node blocks picks inside this node's blocks
+  // first, claiming a free block when they are full (docs/ipam.md, "Per-node blocks").
+  virtual std::optional<Address> pick_free(const std::string& pool, int set,
+                                           const RangeSetSpace& space);
+  // Called by GC after it freed what it found dead: a store with per-node blocks hands
+  // back every block of this node that holds no address any more. The default does nothing.
+  virtual void release_empty_blocks() {}
+
   // Records a new allocation. Error(kIpamAddressTaken) when (pool, address) is held.
   virtual void insert(const Allocation& a) = 0;
   // Binds (pool, address) to `container_id`; "" unbinds a sticky allocation.

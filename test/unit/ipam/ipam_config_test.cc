@@ -165,6 +165,25 @@ TEST(IpamConfigTest, ErrorsNameTheField) {
       {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
         {"store", {{"type", "etcd"}, {"endpoints", {"http://e:2379"}}, {"tls", {{"cert", "/c"}}}}}},
        "ipam.store.tls: cert and key must be given together"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "etcd"}, {"endpoints", {"http://e:2379"}}, {"blockSize", 48}}}},
+       "ipam.store.blockSize: must be 0 (no blocks) or a power of two from 2 to 65536, got 48"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "etcd"}, {"endpoints", {"http://e:2379"}}, {"blockSize", 1}}}},
+       "ipam.store.blockSize: must be 0 (no blocks) or a power of two from 2 to 65536, got 1"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "etcd"}, {"endpoints", {"http://e:2379"}}, {"blockSize", 131072}}}},
+       "ipam.store.blockSize: must be 0 (no blocks) or a power of two from 2 to 65536, got 131072"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "etcd"}, {"endpoints", {"http://e:2379"}}, {"blockSize", -64}}}},
+       "ipam.store.blockSize: must be 0 (no blocks) or a power of two from 2 to 65536, got -64"},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "etcd"}, {"endpoints", {"http://e:2379"}}, {"blockSize", "64"}}}},
+       "ipam.store.blockSize: must be 0 (no blocks) or a power of two from 2 to 65536, got \"64\""},
+      {{{"ranges", {{{{"subnet", "10.1.0.0/24"}}}}},
+        {"store", {{"type", "sqlite"}, {"blockSize", 64}}}},
+       "ipam.store.blockSize: per-node blocks are a shared store's (type \"etcd\"), not sqlite's; "
+       "got 64"},
   };
   for (const auto& c : cases) {
     auto [code, msg] = parse_error(conf(c.ipam));
@@ -255,7 +274,8 @@ TEST(IpamConfig, EtcdStoreKeys) {
                  {"tls", {{"ca", "/etc/ca.pem"}, {"cert", "/etc/c.pem"}, {"key", "/etc/k.pem"}}},
                  {"username", "cni"},
                  {"password", "s3cret"},
-                 {"timeout", 2.5}}}};
+                 {"timeout", 2.5},
+                 {"blockSize", 64}}}};
   auto cfg = parse_ipam_config({{"name", "n"}, {"ipam", ipam}});
   EXPECT_EQ(cfg.store.type, "etcd");
   const auto& e = cfg.store.etcd;
@@ -269,6 +289,7 @@ TEST(IpamConfig, EtcdStoreKeys) {
   EXPECT_EQ(e.username, "cni");
   EXPECT_EQ(e.password, "s3cret");
   EXPECT_EQ(e.timeout_ms, 2500);
+  EXPECT_EQ(e.block_size, 64);
   // Defaults: prefix /cnimux, cluster "default", the host name as node, 10 s.
   ipam["store"] = {{"type", "etcd"}, {"endpoints", {"http://127.0.0.1:2379"}}};
   auto d = parse_ipam_config({{"name", "n"}, {"ipam", ipam}}).store.etcd;
@@ -276,6 +297,7 @@ TEST(IpamConfig, EtcdStoreKeys) {
   EXPECT_EQ(d.cluster, "default");
   EXPECT_FALSE(d.node.empty());
   EXPECT_EQ(d.timeout_ms, 10000);
+  EXPECT_EQ(d.block_size, 0);  // no blocks
 }
 
 }  // namespace
