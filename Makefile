@@ -59,6 +59,7 @@ soak:
 	$(MAKE) --no-print-directory $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target cnimux cnimux-ipam
 	SOAK_TRIALS=$(SOAK_TRIALS) test/soak/kill9.py --build $(BUILD)
+	scripts/install-deps.sh test && test/soak/ipam_etcd_soak.sh $(BUILD)  # etcd IPAM: 16 x 200, no owner twice
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

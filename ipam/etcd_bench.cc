@@ -1,6 +1,9 @@
 // cnimux-ipam-bench-alloc: allocations per second with N concurrent allocator processes on
-// one pool, for any store a network config names (SQLite, etcd), and a check that no
-// address was handed out twice. Benchmarks only (scripts/bench_ipam.sh).
+// one pool, for any store a network config names (SQLite, etcd with or without per-node
+// blocks), and a check that no address was handed out twice. With etcd each allocator is a
+// node of its own ("<node>-<index>"), as allocators on different nodes are what per-node
+// blocks are for; the etcd requests and conflicts are counted (load-independent figures).
+// Benchmarks only (scripts/bench_ipam.sh).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,18 +13,22 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "cni/error.h"
 #include "ipam/allocator.h"
 #include "ipam/config.h"
+#include "ipam/etcd_store.h"
 #include "ipam/store.h"
 
 namespace {
 
 // One allocator: opens its own store handle, says so on `ready`, waits for the start signal
-// (EOF on `start`), then makes `count` allocations. Exit status 0 when all succeeded.
-int allocator(const ipam::IpamConfig& cfg, int ready, int start, int index, int count) {
+// (EOF on `start`), then makes `count` allocations and writes its etcd counts to `stats`
+// ("transactions runs requests\n"). Exit status 0 when all succeeded.
+int allocator(ipam::IpamConfig cfg, int ready, int start, int stats, int index, int count) {
   try {
+    if (cfg.store.type == "etcd") cfg.store.etcd.node += "-" + std::to_string(index);
     auto store = ipam::open_store(cfg.store);
     ipam::Allocator alloc(*store);
     char c = 'r';
@@ -32,6 +39,12 @@ int allocator(const ipam::IpamConfig& cfg, int ready, int start, int index, int 
     for (int i = 0; i < count; ++i) {
       alloc.allocate(
           cfg, {cfg.network, "b" + std::to_string(index) + "-" + std::to_string(i), "eth0", ""});
+    }
+    if (auto* etcd = dynamic_cast<ipam::EtcdStore*>(store.get())) {
+      const auto& st = etcd->stats();
+      std::string line = std::to_string(st.transactions) + " " + std::to_string(st.runs) + " " +
+                         std::to_string(st.requests) + "\n";
+      if (::write(stats, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return 1;
     }
     return 0;
   } catch (const std::exception& e) {
@@ -59,20 +72,24 @@ int main(int argc, char** argv) {
     if (!in) throw cni::Error(cni::kIoFailure, "cannot read --config " + config_path);
     auto cfg = ipam::parse_ipam_config(nlohmann::json::parse(in));
     const int each = (total + procs - 1) / procs;
-    int start[2], ready[2];
-    if (::pipe(start) != 0 || ::pipe(ready) != 0) throw std::runtime_error("pipe failed");
+    int start[2], ready[2], stats[2];
+    if (::pipe(start) != 0 || ::pipe(ready) != 0 || ::pipe(stats) != 0) {
+      throw std::runtime_error("pipe failed");
+    }
     std::vector<pid_t> pids;
     for (int p = 0; p < procs; ++p) {
       pid_t pid = ::fork();
       if (pid == 0) {
         ::close(start[1]);
         ::close(ready[0]);
-        ::_exit(allocator(cfg, ready[1], start[0], p, each));
+        ::close(stats[0]);
+        ::_exit(allocator(cfg, ready[1], start[0], stats[1], p, each));
       }
       pids.push_back(pid);
     }
     ::close(start[0]);
     ::close(ready[1]);
+    ::close(stats[1]);
     // The clock starts when every child has opened its store and they are let go together,
     // so process start-up is not measured.
     char buf[64];
@@ -90,6 +107,18 @@ int main(int argc, char** argv) {
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
     }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Each line is one write of a few bytes (atomic on a pipe); all children have exited.
+    uint64_t txns = 0, runs = 0, requests = 0;
+    {
+      std::string text;
+      for (ssize_t got; (got = ::read(stats[0], buf, sizeof buf)) > 0;) text.append(buf, got);
+      std::istringstream lines(text);
+      for (uint64_t t, r, q; lines >> t >> r >> q;) {
+        txns += t;
+        runs += r;
+        requests += q;
+      }
+    }
     auto all = ipam::open_store(cfg.store)->list_all();
     std::set<std::string> distinct;
     for (const auto& a : all) distinct.insert(a.pool + " " + a.address.str());
@@ -99,6 +128,9 @@ int main(int argc, char** argv) {
                           {"seconds", seconds},
                           {"per_second", all.size() / seconds},
                           {"failed_processes", failed},
+                          {"etcd_transactions", txns},
+                          {"etcd_conflicts", runs - txns},
+                          {"etcd_requests", requests},
                           {"duplicates", duplicates}};
     std::cout << out.dump() << "\n";
     return failed == 0 && !duplicates && static_cast<int>(all.size()) == each * procs ? 0 : 1;

@@ -219,6 +219,14 @@ class EtcdTxn : public StoreTxn {
       if (!w->second) return std::nullopt;
       return Kv{key, *w->second, 0};
     }
+    if (auto g = got_.find(key); g != got_.end()) {  // prefetched at the snapshot
+      guards_.emplace(key, g->second ? g->second->mod_revision : 0);
+      return g->second;
+    }
+    if (known_absent(key)) {  // a range read at the snapshot lacked it: no request
+      guards_.emplace(key, 0);
+      return std::nullopt;
+    }
     json req = {{"key", base64_encode(key)}};
     pin(req);
     json resp = call("/v3/kv/range", req);
@@ -232,17 +240,41 @@ class EtcdTxn : public StoreTxn {
   // `more` set when there are others), without this txn's writes. The caller guards it.
   std::vector<Kv> range_page(const std::string& start, const std::string& end, bool keys_only,
                              int limit, bool* more) {
-    json req = {{"key", base64_encode(start)}, {"range_end", base64_encode(end)}};
-    if (keys_only) req["keys_only"] = true;
-    if (limit > 0) req["limit"] = std::to_string(limit);
-    pin(req);
-    json resp = call("/v3/kv/range", req);
-    std::vector<Kv> out;
-    if (auto kvs = resp.find("kvs"); kvs != resp.end()) {
-      for (const auto& kv : *kvs) out.push_back(decode(kv));
+    if (keys_only) {
+      if (auto cached = from_covered(start, end, limit, more)) return *cached;
     }
-    if (more) *more = resp.value("more", false);
-    return out;
+    json req = range_request(start, end, keys_only, limit);
+    json resp = call("/v3/kv/range", req);
+    return page_of(resp, start, end, more);
+  }
+
+  // Reads `keys` and the keys (only) of `ranges` in one request, an etcd txn without
+  // compares (so all at one revision), for get() and range_page() to answer from. Guards
+  // are recorded when those use the answers, as for any read.
+  void prefetch(const std::vector<std::string>& keys,
+                const std::vector<std::pair<std::string, std::string>>& ranges) {
+    json ops = json::array();
+    for (const auto& k : keys) {
+      json req = {{"key", base64_encode(k)}};
+      pin(req);
+      ops.push_back({{"request_range", req}});
+    }
+    for (const auto& [start, end] : ranges) {
+      ops.push_back({{"request_range", range_request(start, end, true, kPageSize)}});
+    }
+    json resp = call("/v3/kv/txn", {{"success", ops}});
+    const json& answers = resp.value("responses", json::array());
+    if (answers.size() != ops.size()) return;  // nothing cached: the reads go one by one
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const json& r = answers[i].value("response_range", json::object());
+      std::optional<Kv> kv;
+      if (auto kvs = r.find("kvs"); kvs != r.end() && !kvs->empty()) kv = decode((*kvs)[0]);
+      got_.emplace(keys[i], std::move(kv));
+    }
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      page_of(answers[keys.size() + i].value("response_range", json::object()), ranges[i].first,
+              ranges[i].second, nullptr);
+    }
   }
 
   // Every key in [start, end) as this txn sees it (its own writes applied), sorted.
@@ -336,6 +368,11 @@ class EtcdTxn : public StoreTxn {
                                             const std::string& ifname) override {
     std::string dir = own_dir(cfg_.cluster, cfg_.node) + esc(network) + "/" + esc(container_id) +
                       "/" + esc(ifname) + "/";
+    // An ADD reads this first: with blocks, read what its allocation will read in the same
+    // request (for the pools this handle allocated from before).
+    if (cfg_.block_size > 0 && got_.empty() && !store_.cursor_hints().empty()) {
+      read_ahead(store_.cursor_hints(), {{dir, prefix_end(dir)}});
+    }
     return authoritative(range(dir, prefix_end(dir), true));
   }
 
@@ -430,6 +467,7 @@ class EtcdTxn : public StoreTxn {
                                    const RangeSetSpace& space) override {
     if (cfg_.block_size == 0) return StoreTxn::pick_free(pool, set, space);
     const std::string cursor_at = node_cursor_key(pool, set);
+    if (!got_.count(cursor_at)) read_ahead({{pool, set}}, {});
     std::optional<Address> cursor;
     if (auto kv = get(cursor_at)) cursor = Address::parse(kv->value);
     std::vector<Segment> after, wrap;
@@ -447,8 +485,34 @@ class EtcdTxn : public StoreTxn {
         if (!found) found = first_free(pool, *s.range, s.from, s.to);
       }
     }
-    if (found) put(cursor_at, found->str());
+    if (found) {
+      put(cursor_at, found->str());
+      store_.set_cursor_hint(pool, set, *found);  // a guess only: right once this commits
+    }
     return found;
+  }
+
+  // One request for what allocating in a block reads in the common case, for each (pool,
+  // range set) of `sets`: the node's cursor, its blocks, and the held addresses after the
+  // cursor in the cursor's block, taking the cursor this handle last wrote as the guess (it
+  // is this node's: only another process of the node moves it); plus `ranges`.
+  void read_ahead(const std::vector<std::pair<std::string, int>>& sets,
+                  std::vector<std::pair<std::string, std::string>> ranges) {
+    std::vector<std::string> keys;
+    std::set<std::string> pools;
+    for (const auto& [pool, set] : sets) {
+      keys.push_back(node_cursor_key(pool, set));
+      if (pools.insert(pool).second) {
+        const std::string dir = node_dir() + "block/" + esc(pool) + "/";
+        ranges.emplace_back(dir, prefix_end(dir));
+      }
+      const std::optional<Address> hint = store_.cursor_hint(pool, set);
+      if (hint && !hint->is_family_max()) {
+        ranges.emplace_back(addr_key(pool, hint->next()),
+                            addr_key(pool, block_last(block_first(*hint))) + '\0');
+      }
+    }
+    prefetch(keys, ranges);
   }
 
   void release_empty_blocks() override {
@@ -645,7 +709,63 @@ class EtcdTxn : public StoreTxn {
     if (revision_ > 0) req["revision"] = std::to_string(revision_);
   }
 
+  json range_request(const std::string& start, const std::string& end, bool keys_only, int limit) {
+    json req = {{"key", base64_encode(start)}, {"range_end", base64_encode(end)}};
+    if (keys_only) req["keys_only"] = true;
+    if (limit > 0) req["limit"] = std::to_string(limit);
+    pin(req);
+    return req;
+  }
+
+  // The kvs of a range answer for [start, end), remembered as covering the interval they
+  // span (all of it unless more follow).
+  std::vector<Kv> page_of(const json& resp, const std::string& start, const std::string& end,
+                          bool* more_out) {
+    std::vector<Kv> out;
+    if (auto kvs = resp.find("kvs"); kvs != resp.end()) {
+      for (const auto& kv : *kvs) out.push_back(decode(kv));
+    }
+    const bool more = resp.value("more", false);
+    if (more_out) *more_out = more;
+    if (!more || !out.empty()) {
+      Covered c{start, more ? out.back().key + std::string(1, '\0') : end, {}};
+      for (const auto& kv : out) c.keys.push_back(kv.key);
+      covered_.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  // A page of [start, end) from an interval read before at the snapshot, if one holds it.
+  std::optional<std::vector<Kv>> from_covered(const std::string& start, const std::string& end,
+                                              int limit, bool* more) {
+    for (const auto& c : covered_) {
+      if (start < c.start || c.end < end) continue;
+      std::vector<Kv> out;
+      bool truncated = false;
+      for (auto it = std::lower_bound(c.keys.begin(), c.keys.end(), start);
+           it != c.keys.end() && *it < end; ++it) {
+        if (limit > 0 && static_cast<int>(out.size()) == limit) {
+          truncated = true;
+          break;
+        }
+        out.push_back(Kv{*it, "", 0});
+      }
+      if (more) *more = truncated;
+      return out;
+    }
+    return std::nullopt;
+  }
+
+  bool known_absent(const std::string& key) const {
+    for (const auto& c : covered_) {
+      if (key < c.start || !(key < c.end)) continue;
+      if (!std::binary_search(c.keys.begin(), c.keys.end(), key)) return true;
+    }
+    return false;
+  }
+
   json call(const std::string& path, const json& req) {
+    store_.count_request();
     json resp = store_.client().call(path, req, deadline_);
     if (revision_ == 0) {
       if (auto h = resp.find("header"); h != resp.end()) revision_ = to_i64(*h, "revision");
@@ -666,6 +786,14 @@ class EtcdTxn : public StoreTxn {
   std::set<std::pair<std::string, std::string>> range_guards_;
   std::map<std::string, std::optional<std::string>> writes_;
   std::set<std::pair<std::string, Address>> emptied_;  // blocks this txn released in
+  // Reads at the snapshot that later reads are answered from: point reads (prefetch) and
+  // key intervals read completely (sorted keys).
+  struct Covered {
+    std::string start, end;
+    std::vector<std::string> keys;
+  };
+  std::map<std::string, std::optional<Kv>> got_;
+  std::vector<Covered> covered_;
 };
 
 EtcdHeldScan::EtcdHeldScan(EtcdTxn& txn, std::string from, std::string end)
@@ -729,7 +857,9 @@ void EtcdStore::transact(const std::function<void(StoreTxn&)>& fn) {
   std::lock_guard<std::mutex> lock(mu_);
   const EtcdDeadline deadline = Clock::now() + std::chrono::milliseconds(cfg_.timeout_ms);
   thread_local std::minstd_rand jitter(std::random_device{}());
+  ++stats_.transactions;
   for (int attempt = 1;; ++attempt) {
+    ++stats_.runs;
     EtcdTxn txn(*this, deadline);
     try {
       fn(txn);

@@ -4,7 +4,9 @@
 // Key layout, multi-cluster rules and failure behaviour: docs/ipam.md, "The etcd store".
 #pragma once
 
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +36,34 @@ class EtcdStore : public Store {
   const EtcdStoreConfig& config() const { return cfg_; }
   EtcdClient& client() { return client_; }
 
+  // What this handle has done, for benchmarks: store transactions, the runs they took (one
+  // more per conflict), and requests sent to etcd (reads and commits).
+  struct Stats {
+    uint64_t transactions = 0;
+    uint64_t runs = 0;
+    uint64_t requests = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  void count_request() { ++stats_.requests; }
+
+  // With blocks: the node cursor of (pool, range set) this handle last wrote, which the
+  // next transaction reads ahead on (a guess: another process of the node may move it).
+  std::optional<Address> cursor_hint(const std::string& pool, int set) const {
+    auto it = hints_.find({pool, set});
+    if (it == hints_.end()) return std::nullopt;
+    return it->second;
+  }
+  void set_cursor_hint(const std::string& pool, int set, const Address& a) {
+    if (hints_.emplace(std::make_pair(pool, set), a).second) hinted_.emplace_back(pool, set);
+    hints_[{pool, set}] = a;
+  }
+  // Every (pool, range set) with a hint, in the order first hinted.
+  const std::vector<std::pair<std::string, int>>& cursor_hints() const { return hinted_; }
+
  private:
+  Stats stats_;
+  std::map<std::pair<std::string, int>, Address> hints_;
+  std::vector<std::pair<std::string, int>> hinted_;
   EtcdStoreConfig cfg_;
   EtcdClient client_;
   std::mutex mu_;  // one transaction at a time per handle (one libcurl handle)

@@ -2,8 +2,10 @@
 # Benchmarks ADD+DEL latency of the cnimux-ipam binary against the reference host-local, with
 # 100, 10,000 and 60,000 addresses already held in a /14 pool (test/bench/ipam/ipam_bench.py),
 # and prints a markdown table. Then allocations per second with 1, 8 and 32 concurrent
-# allocator processes on one pool, SQLite store beside a local single-member etcd
-# (cnimux-ipam-bench-alloc; each run also checks that no address was handed out twice).
+# allocator processes on one pool, SQLite store beside a local single-member etcd without and
+# with per-node blocks (cnimux-ipam-bench-alloc; each etcd allocator is a node of its own;
+# each run also checks that no address was handed out twice), and the etcd requests and
+# conflicts per allocation (counts, which the machine's load does not change much).
 # Usage: scripts/bench_ipam.sh [build-dir] [--write-docs]
 #   --write-docs  also replaces the tables between the ipam-bench and ipam-stores-bench
 #                 markers in docs/performance.md
@@ -11,7 +13,8 @@
 #      IPAM_BENCH_RT=1 to run at real-time priority (chrt -f 10, as root) instead of the normal
 #      priority runtimes give plugins (the headline),
 #      IPAM_BENCH_PARTS (default "host-local,stores"): which of the two tables to measure,
-#      IPAM_BENCH_ALLOCS (default 1600): allocations per store-bench run (median of 3 runs).
+#      IPAM_BENCH_ALLOCS (default 1600): allocations per store-bench run (median of 3 runs),
+#      IPAM_BENCH_BLOCK (default 64): store.blockSize of the "with per-node blocks" column.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,22 +57,31 @@ store_config() {  # store-json
     "ipam": {"type": "cnimux-ipam", "ranges": [[{"subnet": "10.90.0.0/16"}]], "store": %s}}' "$1"
 }
 
-# Median allocations/s of 3 runs of cnimux-ipam-bench-alloc with `procs` allocators; each run
-# gets a fresh store (`fresh` prints its store JSON for run number N).
-store_rate() {  # procs fresh-function
-  local procs=$1 fresh=$2 rates=() n
+# The median run of 3 runs of cnimux-ipam-bench-alloc with `procs` allocators, as
+# "allocations/s etcd-requests/allocation conflicts/allocation"; each run gets a fresh store
+# (`fresh` prints its store JSON for run number N). A run that fails (a duplicate, an
+# allocator error) stops the benchmark.
+store_run() {  # procs fresh-function
+  local procs=$1 fresh=$2 runs=() n
   for n in 1 2 3; do
     store_config "$($fresh "$procs-$n")" >"$WORK/store.json"
-    rates+=("$("$ALLOC_BIN" --config "$WORK/store.json" --procs "$procs" \
-      --total "${IPAM_BENCH_ALLOCS:-1600}" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["per_second"]))')")
+    runs+=("$("$ALLOC_BIN" --config "$WORK/store.json" --procs "$procs" \
+      --total "${IPAM_BENCH_ALLOCS:-1600}" | python3 -c 'import json,sys
+r = json.load(sys.stdin); n = r["allocations"]
+print(round(r["per_second"]), "%.1f" % (r["etcd_requests"] / n), "%.2f" % (r["etcd_conflicts"] / n))')")
   done
-  printf '%s\n' "${rates[@]}" | sort -n | sed -n 2p
+  printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p
 }
+store_rate() { store_run "$@" | cut -d' ' -f1; }
 sqlite_store() { printf '{"type": "sqlite", "path": "%s/sqlite-%s.db"}' "$WORK" "$1"; }
 ETCD_ENDPOINT=
 etcd_store() {
   printf '{"type": "etcd", "endpoints": ["%s"], "prefix": "/bench-%s", "timeout": 60}' \
     "$ETCD_ENDPOINT" "$1"
+}
+etcd_blocks_store() {
+  printf '{"type": "etcd", "endpoints": ["%s"], "prefix": "/bench-b%s", "timeout": 60, "blockSize": %s}' \
+    "$ETCD_ENDPOINT" "$1" "${IPAM_BENCH_BLOCK:-64}"
 }
 
 # One etcd member with default settings (heartbeat 100 ms, fsync on), its data on local disk.
@@ -98,11 +110,21 @@ if [[ ",$PARTS," == *,stores,* ]]; then
   start_etcd
   STORES_LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
   {
-    echo "| allocators | SQLite | etcd | etcd with per-node blocks |"
-    echo "|---|---|---|---|"
     for procs in 1 8 32; do
-      echo "| $procs | $(store_rate "$procs" sqlite_store)/s | $(store_rate "$procs" etcd_store)/s | not implemented |"
+      read -r e_rate e_req e_conf <<<"$(store_run "$procs" etcd_store)"
+      read -r b_rate b_req b_conf <<<"$(store_run "$procs" etcd_blocks_store)"
+      echo "| $procs | $(store_rate "$procs" sqlite_store)/s | $e_rate/s | $b_rate/s |" >>"$WORK/rates.md"
+      echo "| $procs | $e_req | $e_conf | $b_req | $b_conf |" >>"$WORK/counts.md"
     done
+    echo "| allocators | SQLite | etcd | etcd with per-node blocks (blockSize ${IPAM_BENCH_BLOCK:-64}) |"
+    echo "|---|---|---|---|"
+    cat "$WORK/rates.md"
+    echo
+    echo "etcd requests and conflicts (transaction re-runs) per allocation, in the same median runs:"
+    echo
+    echo "| allocators | etcd: requests | etcd: conflicts | with blocks: requests | with blocks: conflicts |"
+    echo "|---|---|---|---|---|"
+    cat "$WORK/counts.md"
   } >"$WORK/stores.md"
   STORES_LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
   cat "$WORK/stores.md"

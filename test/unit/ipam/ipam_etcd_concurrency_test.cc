@@ -1,6 +1,7 @@
 // Allocator processes doing ADD/DEL cycles on one small pool of a real etcd: 8 x 50 on one
-// member (16 x 200 with CNIMUX_IPAM_SOAK=1), and on a three-member cluster that loses a
-// follower, or its leader, during the run. No address is ever owned by two allocators at
+// member (16 x 200 with CNIMUX_IPAM_SOAK=1, which `make soak` runs), without and with
+// per-node blocks, and on a three-member cluster that loses a follower, or its leader,
+// during the run. No address is ever owned by two allocators at
 // once, judged from every allocator's own log of what it got and released (with the
 // system-wide monotonic clock), and by scanning etcd at the end: exactly what the
 // allocators still hold, each address once, with consistent index keys.
@@ -79,15 +80,18 @@ class EtcdConcurrencyTest : public ::testing::Test {
     c.cluster = "east";
     c.node = "node-" + std::to_string(process);
     c.timeout_ms = 60000;  // generous: a loaded CI machine, and an election in the run
+    c.block_size = block_size_;
     return c;
   }
 
-  // 10 addresses (.1 - .10), fewer than two per allocator: heavy reuse of every address.
-  IpamConfig pool_config() {
+  // procs + 2 addresses (.1 - .10 for 8 allocators), fewer than two per allocator: heavy
+  // reuse of every address. (Each allocator holds one address at most at a time and keeps
+  // its last, so fewer addresses than allocators would exhaust the pool.)
+  IpamConfig pool_config(int procs) {
     json j = ipam_test::netconf("cxecnet",
                                 {{{{"subnet", "10.78.0.0/24"},
                                    {"rangeStart", "10.78.0.1"},
-                                   {"rangeEnd", "10.78.0.10"},
+                                   {"rangeEnd", "10.78.0." + std::to_string(procs + 2)},
                                    {"gateway", "10.78.0.254"}}}},
                                 "/nonexistent/ipam.db");
     j["ipam"]["pool"] = "small";
@@ -101,7 +105,7 @@ class EtcdConcurrencyTest : public ::testing::Test {
                         int procs, int cycles, int gate_cycle) {
     procs_ = procs;
     cycles_ = cycles;
-    IpamConfig cfg = pool_config();
+    IpamConfig cfg = pool_config(procs);
     for (int p = 0; p < procs; ++p) {
       pid_t pid = ::fork();
       if (pid == 0) {
@@ -258,7 +262,21 @@ class EtcdConcurrencyTest : public ::testing::Test {
     EXPECT_EQ(store.verify(), std::vector<std::string>{});
   }
 
+  // The soak size with CNIMUX_IPAM_SOAK=1 in the environment, else the make-test size.
+  void run_one_member() {
+    bool soak = std::getenv("CNIMUX_IPAM_SOAK") != nullptr;
+    const int procs = soak ? 16 : 8, cycles = soak ? 200 : 50;
+    ipam_test::TempDir dir;
+    std::vector<std::string> endpoints = {shared_etcd().endpoint()};  // started before fork()
+    start_allocators(dir, endpoints, procs, cycles, -1);
+    wait_allocators();
+    auto owned = check_logs(dir);
+    EXPECT_EQ(owned.size(), size_t(procs * cycles));
+    check_etcd(endpoints, owned);
+  }
+
   std::string prefix_;
+  int block_size_ = 0;
   int progress_[2] = {-1, -1};
   int gate_[2] = {-1, -1};
   std::vector<pid_t> pids_;
@@ -267,15 +285,15 @@ class EtcdConcurrencyTest : public ::testing::Test {
 };
 
 TEST_F(EtcdConcurrencyTest, AllocatorProcessesNeverOwnOneAddressTwice) {
-  bool soak = std::getenv("CNIMUX_IPAM_SOAK") != nullptr;
-  const int procs = soak ? 16 : 8, cycles = soak ? 200 : 50;
-  ipam_test::TempDir dir;
-  std::vector<std::string> endpoints = {shared_etcd().endpoint()};  // started before fork()
-  start_allocators(dir, endpoints, procs, cycles, -1);
-  wait_allocators();
-  auto owned = check_logs(dir);
-  EXPECT_EQ(owned.size(), size_t(procs * cycles));
-  check_etcd(endpoints, owned);
+  run_one_member();
+}
+
+// Each allocator is a node with blocks of 2: the 10 addresses make 6 blocks (.1 and .10
+// alone in theirs) for 8 nodes (10 blocks for 16 nodes and 18 addresses in the soak), so
+// nodes claim, hand back and borrow all the time.
+TEST_F(EtcdConcurrencyTest, AllocatorProcessesWithBlocksNeverOwnOneAddressTwice) {
+  block_size_ = 2;
+  run_one_member();
 }
 
 TEST_F(EtcdConcurrencyTest, FollowerKilledDuringARunAllocationsContinue) {
