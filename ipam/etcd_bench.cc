@@ -4,6 +4,7 @@
 // node of its own ("<node>-<index>"), as allocators on different nodes are what per-node
 // blocks are for; the etcd requests and conflicts are counted (load-independent figures).
 // Benchmarks only (scripts/bench_ipam.sh).
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,6 +108,10 @@ int main(int argc, char** argv) {
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
     }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rusage children{};  // the allocators' CPU time, all reaped now
+    ::getrusage(RUSAGE_CHILDREN, &children);
+    const double cpu = static_cast<double>(children.ru_utime.tv_sec + children.ru_stime.tv_sec) +
+                       (children.ru_utime.tv_usec + children.ru_stime.tv_usec) / 1e6;
     // Each line is one write of a few bytes (atomic on a pipe); all children have exited.
     uint64_t txns = 0, runs = 0, requests = 0;
     {
@@ -131,6 +136,7 @@ int main(int argc, char** argv) {
                           {"etcd_transactions", txns},
                           {"etcd_conflicts", runs - txns},
                           {"etcd_requests", requests},
+                          {"allocator_cpu_seconds", cpu},
                           {"duplicates", duplicates}};
     std::cout << out.dump() << "\n";
     return failed == 0 && !duplicates && static_cast<int>(all.size()) == each * procs ? 0 : 1;

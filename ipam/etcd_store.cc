@@ -209,8 +209,15 @@ class EtcdHeldScan : public HeldScan {
 
 class EtcdTxn : public StoreTxn {
  public:
-  EtcdTxn(EtcdStore& store, EtcdDeadline deadline)
-      : store_(store), cfg_(store.config()), deadline_(deadline) {}
+  // `tried_claims`: the block keys the previous run of this transaction claimed (it lost a
+  // conflict), empty on a first run.
+  EtcdTxn(EtcdStore& store, EtcdDeadline deadline, std::set<std::string> tried_claims = {})
+      : store_(store),
+        cfg_(store.config()),
+        deadline_(deadline),
+        tried_claims_(std::move(tried_claims)) {}
+
+  const std::set<std::string>& claims() const { return claims_; }
 
   // ---- the key-value layer: snapshot reads that record guards, buffered writes ----
 
@@ -474,8 +481,20 @@ class EtcdTxn : public StoreTxn {
     round_robin_segments(space, cursor, after, wrap);
     const std::vector<Address> own = own_blocks(pool);
     std::optional<Address> found = in_blocks(pool, own, after);  // 1: this node's, onwards
-    if (!found) found = claim_free_block(pool, after);           // 2: a new block
-    if (!found) found = claim_free_block(pool, wrap);
+    if (!found) {                                                // 2: a new block
+      std::vector<Segment> c_after = after, c_wrap = wrap;
+      if (lost_claim_race(pool)) {
+        // Another node took the block this one tried to claim in the previous run: nodes
+        // that start together (no cursor yet) all try the same first free block, and would
+        // go on racing for each next one in step. Look from a point of the range set
+        // derived from this node and the run instead, so that they spread out.
+        c_after.clear();
+        c_wrap.clear();
+        round_robin_segments(space, spread_point(space), c_after, c_wrap);
+      }
+      found = claim_free_block(pool, c_after);
+      if (!found) found = claim_free_block(pool, c_wrap);
+    }
     if (!found) found = in_blocks(pool, own, wrap);  // 3: this node's, wrapped around
     // 4: every block is claimed and this node's are full: borrow a free address from another
     // node's block (its address key makes it ours alone), so a pool with free addresses is
@@ -628,8 +647,33 @@ class EtcdTxn : public StoreTxn {
     return std::nullopt;
   }
 
+  // Whether a block key the previous run claimed in `pool` is now another node's (a claim
+  // this node just lost to it).
+  bool lost_claim_race(const std::string& pool) {
+    const std::string dir = pool_dir(pool) + "block/";
+    for (const auto& key : tried_claims_) {
+      if (key.rfind(dir, 0) != 0) continue;
+      auto first = address_of_hex(key);
+      if (first && get(key) && !get(node_block_key(pool, *first))) return true;
+    }
+    return false;
+  }
+
+  // An address of the range set that only this node's name decides (FNV-1a, so every
+  // build agrees): racing nodes get different ones.
+  std::optional<Address> spread_point(const RangeSetSpace& space) const {
+    uint64_t h = 14695981039346656037ull;
+    for (unsigned char c : cfg_.cluster + "/" + cfg_.node) h = (h ^ c) * 1099511628211ull;
+    const auto& ranges = space.ranges();
+    const Range& r = ranges[h % ranges.size()].range();
+    const U128 span = r.end.value() - r.start.value();
+    const U128 wide = (U128{h} << 64) | (h * 0x9E3779B97F4A7C15ull);
+    return span == ~U128{0} ? r.start.plus(wide) : r.start.plus(wide % (span + 1));
+  }
+
   void claim(const std::string& pool, const Address& first) {
     const std::string key = block_key(pool, first);
+    claims_.insert(key);
     get(key);  // the guard: the claim commits only while the block key is still absent
     std::string text = block_json(pool, first, cfg_.block_size, cfg_).dump();
     put(key, text);
@@ -786,6 +830,8 @@ class EtcdTxn : public StoreTxn {
   std::set<std::pair<std::string, std::string>> range_guards_;
   std::map<std::string, std::optional<std::string>> writes_;
   std::set<std::pair<std::string, Address>> emptied_;  // blocks this txn released in
+  std::set<std::string> tried_claims_;                 // claimed by the previous run
+  std::set<std::string> claims_;                       // claimed by this run
   // Reads at the snapshot that later reads are answered from: point reads (prefetch) and
   // key intervals read completely (sorted keys).
   struct Covered {
@@ -858,9 +904,10 @@ void EtcdStore::transact(const std::function<void(StoreTxn&)>& fn) {
   const EtcdDeadline deadline = Clock::now() + std::chrono::milliseconds(cfg_.timeout_ms);
   thread_local std::minstd_rand jitter(std::random_device{}());
   ++stats_.transactions;
+  std::set<std::string> tried_claims;
   for (int attempt = 1;; ++attempt) {
     ++stats_.runs;
-    EtcdTxn txn(*this, deadline);
+    EtcdTxn txn(*this, deadline, std::move(tried_claims));
     try {
       fn(txn);
       txn.settle_blocks();
@@ -868,6 +915,7 @@ void EtcdStore::transact(const std::function<void(StoreTxn&)>& fn) {
     } catch (const EtcdCompacted&) {
       // The snapshot revision is gone: read again at the current one.
     }
+    tried_claims = txn.claims();
     if (Clock::now() >= deadline) {
       throw cni::Error(cni::kTryAgainLater, "ipam store " + describe() +
                                                 ": transaction still conflicting after " +

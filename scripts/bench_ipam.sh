@@ -57,18 +57,24 @@ store_config() {  # store-json
     "ipam": {"type": "cnimux-ipam", "ranges": [[{"subnet": "10.90.0.0/16"}]], "store": %s}}' "$1"
 }
 
+# etcd's CPU time so far, in clock ticks (utime + stime of /proc/PID/stat).
+etcd_ticks() { awk '{print $14 + $15}' "/proc/$ETCD_PID/stat"; }
+
 # The median run of 3 runs of cnimux-ipam-bench-alloc with `procs` allocators, as
-# "allocations/s etcd-requests/allocation conflicts/allocation"; each run gets a fresh store
-# (`fresh` prints its store JSON for run number N). A run that fails (a duplicate, an
-# allocator error) stops the benchmark.
+# "allocations/s etcd-requests/allocation conflicts/allocation CPU-ms/allocation" (the CPU
+# of the allocators and of etcd); each run gets a fresh store (`fresh` prints its store JSON
+# for run number N). A run that fails (a duplicate, an allocator error) stops the benchmark.
 store_run() {  # procs fresh-function
-  local procs=$1 fresh=$2 runs=() n
+  local procs=$1 fresh=$2 runs=() n t0 out
   for n in 1 2 3; do
     store_config "$($fresh "$procs-$n")" >"$WORK/store.json"
-    runs+=("$("$ALLOC_BIN" --config "$WORK/store.json" --procs "$procs" \
-      --total "${IPAM_BENCH_ALLOCS:-1600}" | python3 -c 'import json,sys
-r = json.load(sys.stdin); n = r["allocations"]
-print(round(r["per_second"]), "%.1f" % (r["etcd_requests"] / n), "%.2f" % (r["etcd_conflicts"] / n))')")
+    t0=$(etcd_ticks)
+    out=$("$ALLOC_BIN" --config "$WORK/store.json" --procs "$procs" --total "${IPAM_BENCH_ALLOCS:-1600}")
+    runs+=("$(python3 -c 'import json,sys
+r = json.loads(sys.argv[1]); n = r["allocations"]
+cpu = r["allocator_cpu_seconds"] + int(sys.argv[2]) / int(sys.argv[3])
+print(round(r["per_second"]), "%.1f" % (r["etcd_requests"] / n), "%.2f" % (r["etcd_conflicts"] / n),
+      "%.2f" % (cpu * 1000 / n))' "$out" "$(($(etcd_ticks) - t0))" "$(getconf CLK_TCK)")")
   done
   printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p
 }
@@ -111,19 +117,19 @@ if [[ ",$PARTS," == *,stores,* ]]; then
   STORES_LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
   {
     for procs in 1 8 32; do
-      read -r e_rate e_req e_conf <<<"$(store_run "$procs" etcd_store)"
-      read -r b_rate b_req b_conf <<<"$(store_run "$procs" etcd_blocks_store)"
+      read -r e_rate e_req e_conf e_cpu <<<"$(store_run "$procs" etcd_store)"
+      read -r b_rate b_req b_conf b_cpu <<<"$(store_run "$procs" etcd_blocks_store)"
       echo "| $procs | $(store_rate "$procs" sqlite_store)/s | $e_rate/s | $b_rate/s |" >>"$WORK/rates.md"
-      echo "| $procs | $e_req | $e_conf | $b_req | $b_conf |" >>"$WORK/counts.md"
+      echo "| $procs | $e_req | $e_conf | $e_cpu ms | $b_req | $b_conf | $b_cpu ms |" >>"$WORK/counts.md"
     done
     echo "| allocators | SQLite | etcd | etcd with per-node blocks (blockSize ${IPAM_BENCH_BLOCK:-64}) |"
     echo "|---|---|---|---|"
     cat "$WORK/rates.md"
     echo
-    echo "etcd requests and conflicts (transaction re-runs) per allocation, in the same median runs:"
+    echo "Per allocation, in the same median runs: etcd requests, conflicts (transaction re-runs), and CPU time (the allocators' and etcd's):"
     echo
-    echo "| allocators | etcd: requests | etcd: conflicts | with blocks: requests | with blocks: conflicts |"
-    echo "|---|---|---|---|---|"
+    echo "| allocators | etcd: requests | conflicts | CPU | with blocks: requests | conflicts | CPU |"
+    echo "|---|---|---|---|---|---|---|"
     cat "$WORK/counts.md"
   } >"$WORK/stores.md"
   STORES_LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -107,6 +108,41 @@ TEST_F(EtcdBlocksTest, FirstAllocationClaimsAnAlignedBlockAndTheNextFillIt) {
   EXPECT_EQ(blocks(), (V{"10.8.0.0 east/node-a", "10.8.0.4 east/node-a"}));
   EXPECT_EQ(add(a, cfg, "c1"), "10.8.0.2");  // idempotent: no new claim
   EXPECT_EQ(blocks().size(), 2u);
+}
+
+TEST_F(EtcdBlocksTest, ANodeThatLostAClaimRaceLooksForItsNextBlockElsewhere) {
+  EtcdStore a(at("east", "node-a"));
+  EtcdStore b(at("east", "node-b"));
+  auto cfg = config("10.8.0.0/16");
+  // node-b claims block .0.0 between node-a's reads and its commit, as when two nodes start
+  // at once: both tried the first free block.
+  struct Interfering : Store {
+    Store& inner;
+    std::function<void()> meddle;
+    int runs = 0;
+    Interfering(Store& s, std::function<void()> m) : inner(s), meddle(std::move(m)) {}
+    void transact(const std::function<void(StoreTxn&)>& fn) override {
+      inner.transact([&](StoreTxn& t) {
+        fn(t);
+        if (++runs == 1) meddle();
+      });
+    }
+    std::vector<Allocation> list_all() override { return inner.list_all(); }
+    void probe() override {}
+    std::string describe() const override { return inner.describe(); }
+    std::vector<std::string> verify() override { return inner.verify(); }
+  };
+  Interfering racing(a, [&] { EXPECT_EQ(add(b, cfg, "b1"), "10.8.0.2"); });
+  auto got = Allocator(racing).allocate(cfg, {"net1", "a1", "eth0", ""}).at(0).address;
+  EXPECT_EQ(racing.runs, 2);
+  // Not the next block in order (10.8.0.4), which every other loser would race for too,
+  // but one from a point of the pool that node-a's name decides.
+  EXPECT_NE(got.str(), "10.8.0.4");
+  auto claims = blocks();
+  ASSERT_EQ(claims.size(), 2u);
+  EXPECT_EQ(claims[0], "10.8.0.0 east/node-b");
+  EXPECT_NE(claims[1].find(" east/node-a"), std::string::npos) << claims[1];
+  EXPECT_EQ(add(a, cfg, "a2"), got.next().str());  // node-a continues in its block
 }
 
 TEST_F(EtcdBlocksTest, EmptyBlockIsHandedBackButANodesLastBlockIsKept) {
