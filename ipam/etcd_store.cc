@@ -377,8 +377,10 @@ class EtcdTxn : public StoreTxn {
                       "/" + esc(ifname) + "/";
     // An ADD reads this first: with blocks, read what its allocation will read in the same
     // request (for the pools this handle allocated from before).
-    if (cfg_.block_size > 0 && got_.empty() && !store_.cursor_hints().empty()) {
-      read_ahead(store_.cursor_hints(), {{dir, prefix_end(dir)}});
+    // (At most 8 pools and range sets: one etcd txn holds 128 operations by default.)
+    const auto& hinted = store_.cursor_hints();
+    if (cfg_.block_size > 0 && got_.empty() && !hinted.empty() && hinted.size() <= 8) {
+      read_ahead(hinted, {{dir, prefix_end(dir)}});
     }
     return authoritative(range(dir, prefix_end(dir), true));
   }
