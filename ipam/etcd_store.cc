@@ -488,8 +488,8 @@ class EtcdTxn : public StoreTxn {
       if (lost_claim_race(pool)) {
         // Another node took the block this one tried to claim in the previous run: nodes
         // that start together (no cursor yet) all try the same first free block, and would
-        // go on racing for each next one in step. Look from a point of the range set
-        // derived from this node and the run instead, so that they spread out.
+        // go on racing for each next one in step. Look from a point of the range set that
+        // this node's name decides instead, so that they spread out.
         c_after.clear();
         c_wrap.clear();
         round_robin_segments(space, spread_point(space), c_after, c_wrap);
