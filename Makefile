@@ -30,7 +30,7 @@ test:
 
 # The demo builds only the binaries it runs (cnimuxctl, the plugins, the simulated SR-IOV NIC),
 # so it does not wait for the tests to build.
-DEMO_TARGETS = cnimuxctl cnimux cnimux-ipam cnimux-sriov-sim
+DEMO_TARGETS = cnimuxctl cnimux cnimux-ipam cnimux-sriov
 demo:
 	scripts/install-deps.sh demo
 	$(MAKE) --no-print-directory $(BUILD)/build.ninja

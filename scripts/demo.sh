@@ -113,7 +113,7 @@ sweep_dead_runs() {
 
 # ---- The story. ----
 
-BINARIES=(cli/cnimuxctl plugin/cnimux ipam/cnimux-ipam test/fakes/sriov_sim/cnimux-sriov-sim)
+BINARIES=(cli/cnimuxctl plugin/cnimux ipam/cnimux-ipam delegates/cnimux-sriov)
 
 preflight() {
   ((EUID == 0)) || die "the demo needs root (it creates network namespaces and links)"
@@ -129,12 +129,12 @@ preflight() {
 }
 
 # Copies an example, rewriting what is node-specific: the paths, the macvlan master "eth1",
-# the bridge "cnimux0", and the SR-IOV type (this node's NIC is simulated).
+# and the bridge "cnimux0".
 install_example() {
   sed -e "s|/etc/cni/net.d|$NODE/net.d|g" -e "s|/opt/cni/bin|$NODE/bin|g" \
     -e "s|/var/lib/cni/cnimux|$NODE/state|g" -e "s|/etc/cni/cnimux/nads|$NODE/nads|g" \
     -e "s|/etc/cni/cnimux/pods|$NODE/pods|g" -e "s|\"eth1\"|\"$UPLINK\"|g" \
-    -e "s|\"cnimux0\"|\"$BRIDGE\"|g" -e "s|\"cnimux-sriov\"|\"cnimux-sriov-sim\"|g" \
+    -e "s|\"cnimux0\"|\"$BRIDGE\"|g"\
     "$ROOT/examples/$1" >"$NODE/$1"
 }
 
@@ -148,8 +148,10 @@ make_fake_sysfs() {
   ln -s ../../../bus/pci/drivers/iavf "$pci/$vf/driver"
   ip link add "$VF_NETDEV" type veth peer name "$VF_PEER"
   ip link set "$VF_PEER" up
-  # cnimuxctl runs cnimux, which runs the delegates: the variable reaches cnimux-sriov-sim.
-  export CNIMUX_SRIOV_SIM_SYSFS=$sys
+  # cnimuxctl runs cnimux, which runs the delegates: the variable reaches cnimux-sriov, which
+  # then reads this tree instead of /sys and keeps the PF's VF settings in a file beside it
+  # (delegates/sriov/simulated_vf_control.h; docs/delegation.md).
+  export CNIMUX_SRIOV_SYSFS_ROOT=$sys
 }
 
 setup_node() {
@@ -216,6 +218,10 @@ add_failing_pod() {
   local rc=0
   attach db || rc=$?
   ((rc == 4)) || die "pod add db: expected exit 4 (the plugin failed), got $rc"
+  # The story needs net1 (the VF) attached and net2 (macvlan-broken) failing: any other
+  # failure would still exit 4, so check which network failed.
+  grep -E 'verb=ADD: failed: .*network \\?"default/macvlan-broken\\?" \(net2\)' \
+    "$NODE/state/cnimux.log" >/dev/null || die "pod add db failed, but not at net2 (macvlan-broken)"
   say "exit status $rc: the plugin's error. What cnimux ran for db, from its log (logFile):"
   delegate_runs | indent
   say "eth0 and the VF (net1) were attached, net2 failed, and cnimux undid all three, newest"

@@ -56,11 +56,15 @@ net::VfSettings update(const std::string& path, const std::string& pf, int vf,
     json file = bytes ? json::parse(*bytes, nullptr, false) : json::object();
     if (!file.is_object())
       throw cni::Error(cni::kDecodeFailure, "simulated PF " + path + ": bad JSON");
+    json& vfs = file["vfs"];  // absent in a new file: the PF has never been touched
+    if (vfs.is_null()) vfs = json::object();
+    if (!vfs.is_object())
+      throw cni::Error(cni::kDecodeFailure, "simulated PF " + path + ": \"vfs\" is not an object");
     const std::string key = pf + "/" + std::to_string(vf);
-    net::VfSettings s = from_json(file["vfs"].value(key, json::object()));
+    net::VfSettings s = from_json(vfs.value(key, json::object()));
     if (change) {
       change(s);
-      file["vfs"][key] = to_json(s);
+      vfs[key] = to_json(s);
       file["calls"].push_back(call + " " + pf + " " + std::to_string(vf));
       cni::write_state_file(path, path + ".tmp", file.dump(), /*durable=*/false);
     }
