@@ -3,17 +3,24 @@
 // cnimux run inside the node with nsenter. Overlay pods answer on the link a request came in
 // by; underlay pods reach a Service (DNAT on the node, as kube-proxy does) and the node through
 // the veth; a conflicting address (IPv4 by ARP, IPv6 by NDP DAD) fails the ADD, before it is
-// configured when the delegate is in-tree; rollback and DEL leave nothing.
+// configured when the delegate is in-tree; rollback, DEL, and DEL after a SIGKILL leave nothing.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "test/e2e/e2e_node.h"
+#include "test/fakes/fake_kube_api.h"
 
 namespace cnimux_test {
 namespace {
@@ -171,7 +178,7 @@ class CoordinationE2e : public ::testing::Test {
   }
   static std::string table(const TestNetns& ns, int t, const std::string& family = "") {
     return output_of("ip " + family + " -n " + ns.name() + " route show table " +
-                     std::to_string(t));
+                     std::to_string(t) + " 2>/dev/null");
   }
   static std::string mac_of(const TestNetns& ns, const std::string& link) {
     return output_of("ip -n " + ns.name() + " -o link show " + link +
@@ -435,6 +442,237 @@ TEST_F(CoordinationE2e, RepeatedAddAndDelAfterAnInterruptedAddLeaveOneVethThenNo
   EXPECT_EQ(rules(pod).find("lookup 101"), std::string::npos) << rules(pod);
   EXPECT_EQ(table(pod, 101), "");
   expect_node_clean("co-kill", "");
+}
+
+// An ADD started in its own process group, for a test to SIGKILL where it waits. The destructor
+// kills the group and reaps it, so a failing test leaves no cnimux behind.
+class AddToKill {
+ public:
+  AddToKill(const std::string& binary, std::vector<std::string> env, const std::string& stdin_path)
+      : env_(std::move(env)) {
+    // Everything execve needs is built before fork: the child makes async-signal-safe calls only.
+    std::vector<char*> envp;
+    for (auto& v : env_) envp.push_back(v.data());
+    envp.push_back(nullptr);
+    char* argv[] = {const_cast<char*>(binary.c_str()), nullptr};
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      const int in = ::open(stdin_path.c_str(), O_RDONLY);
+      const int out = ::open("/dev/null", O_WRONLY);
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      ::execve(binary.c_str(), argv, envp.data());
+      ::_exit(127);
+    }
+    if (pid_ > 0) ::setpgid(pid_, pid_);  // from both sides: the group exists before any kill
+  }
+  ~AddToKill() { kill_group(); }
+  AddToKill(const AddToKill&) = delete;
+  AddToKill& operator=(const AddToKill&) = delete;
+
+  bool alive() const { return pid_ > 0 && process_alive(pid_); }
+
+  // SIGKILLs cnimux and whatever of its group is left, reaps it; true when the signal ended it.
+  bool kill_group() {
+    if (pid_ <= 0) return false;
+    ::kill(-pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  }
+
+ private:
+  std::vector<std::string> env_;
+  pid_t pid_ = -1;
+};
+
+// Runs `fn` with this thread in `ns`'s network namespace, then puts it back.
+template <class F>
+void in_netns(const TestNetns& ns, F fn) {
+  const int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  const int target = ::open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(self, 0);
+  ASSERT_GE(target, 0);
+  ASSERT_EQ(::setns(target, CLONE_NEWNET), 0);
+  try {
+    fn();
+  } catch (...) {
+    ::setns(self, CLONE_NEWNET);
+    ::close(self);
+    ::close(target);
+    throw;
+  }
+  ASSERT_EQ(::setns(self, CLONE_NEWNET), 0);
+  ::close(self);
+  ::close(target);
+}
+
+// SIGKILL during ADD, for real: the fixture starts the ADD, waits (polling, bounded) until cnimux
+// is blocked at a known point, kills its process group, then runs the runtime's DEL.
+class CoordinationSigkill : public CoordinationE2e {
+ protected:
+  std::unique_ptr<AddToKill> start_add(const std::string& cid, const TestNetns& pod,
+                                       const json& conf) const {
+    const std::string stdin_path = node_.dir() + "/" + cid + ".stdin.json";
+    std::ofstream(stdin_path) << conf.dump();
+    return std::make_unique<AddToKill>(
+        wrapper_,
+        std::vector<std::string>{
+            "CNI_COMMAND=ADD", "CNI_CONTAINERID=" + cid, "CNI_NETNS=" + pod.path(),
+            "CNI_IFNAME=eth0",
+            "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web",
+            "CNI_PATH=" + node_.bin(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+        stdin_path);
+  }
+
+  // Polls until `there` holds while the ADD still runs; false when the ADD ended first or the
+  // bound passed (the ADD's own wait is 30 s, far beyond it).
+  static bool wait_until(const AddToKill& add, const std::function<bool()>& there) {
+    eventually([&] { return !add.alive() || there(); }, std::chrono::seconds(20));
+    return add.alive() && there();
+  }
+
+  // True when cnimux.log has `text` after its first `from` bytes (this ADD's lines only).
+  bool logged_since(size_t from, const std::string& text) const {
+    const std::string log = node_.read("cnimux.log");
+    return log.size() > from && log.find(text, from) != std::string::npos;
+  }
+
+  int node_veths() const {
+    return std::stoi(output_of("ip -n " + node_ns_.name() + " -o link | grep -c cmx"));
+  }
+
+  // After the runtime's DEL of a killed ADD: no link in the pod (neither eth0 nor veth0), no
+  // rule or table, nothing on the node (expect_node_clean), no delegate process, and the journal
+  // a tombstone.
+  void expect_all_gone(const TestNetns& pod, const std::string& cid,
+                       const std::string& pod_ip) const {
+    EXPECT_TRUE(E2eNode::links_in(pod).empty()) << output_of("ip -n " + pod.name() + " -o link");
+    EXPECT_EQ(rules(pod).find("lookup 10"), std::string::npos) << rules(pod);
+    EXPECT_EQ(table(pod, 100), "");
+    EXPECT_EQ(table(pod, 101), "");
+    expect_node_clean(cid, pod_ip);
+    EXPECT_TRUE(E2eNode::is_tombstone(node_.journal_path(cid)))
+        << output_of("cat " + node_.journal_path(cid));
+    EXPECT_TRUE(eventually([&] { return node_.processes_from_bin().empty(); }));
+  }
+};
+
+TEST_F(CoordinationSigkill, KilledWhileTheStageWaitsForTheGatewayThenDelLeavesNothing) {
+  // The "deadgw" gateway never answers and the stage waits 30 s for it: cnimux is there once it
+  // logged the mode (the line right before the probes) and the ADD has not ended.
+  const json conf =
+      meta("deadgw", {{"mode", "underlay"}, {"detectGateway", "fail"}, {"detectTimeout", 30}});
+  for (const bool add_again : {false, true}) {
+    SCOPED_TRACE(add_again ? "repeated ADD, then DEL" : "DEL");
+    const std::string cid = add_again ? "co-gwkill2" : "co-gwkill1";
+    TestNetns pod(add_again ? "copgk2" : "copgk1");
+    const size_t from = node_.read("cnimux.log").size();
+    auto add = start_add(cid, pod, conf);
+    ASSERT_TRUE(wait_until(*add, [&] { return logged_since(from, "coordination: mode underlay"); }))
+        << node_.read("cnimux.log").substr(from);
+    EXPECT_TRUE(add->kill_group());
+    // Killed inside the stage: the macvlan and its address are there, the node veth is not yet.
+    EXPECT_EQ(ipv4_of(pod, "eth0"), "192.168.77.60");
+    EXPECT_EQ(node_veths(), 0);
+    EXPECT_TRUE(node_.has_live_journal(cid));
+    if (add_again) {
+      // The runtime retries once the gateway answers: the ADD undoes the killed one, then adds.
+      ASSERT_EQ(router_.exec("ip addr add 192.168.77.99/24 dev up1"), 0);
+      auto redo = run("ADD", cid, pod, conf);
+      EXPECT_EQ(redo.exit_code, 0) << redo.out << redo.err;
+      EXPECT_EQ(node_veths(), 1);
+      EXPECT_EQ(ipv4_of(pod, "eth0"), "192.168.77.60");
+    }
+    auto del = run("DEL", cid, pod, conf);
+    EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+    expect_all_gone(pod, cid, "192.168.77.60");
+  }
+}
+
+TEST_F(CoordinationSigkill, KilledAfterTheStageMadeTheVethThenDelLeavesNothing) {
+  // The stage's last wait is over before the veth is made, so cnimux is held right after it: the
+  // network-status PATCH goes to an API server (in the node's netns) that never answers. The pod
+  // comes from the CRI annotations and the cluster network is named by path, so that PATCH is
+  // the only API request.
+  std::unique_ptr<fakes::FakeKubeApi> api;
+  in_netns(node_ns_, [&] {
+    fakes::FakeKubeApi::Options opts;
+    opts.mode = "hang";
+    api = std::make_unique<fakes::FakeKubeApi>(opts);
+  });
+  ASSERT_TRUE(api);
+  const json plain = meta("underlay", {{"mode", "underlay"}});
+  json held = plain;
+  held["clusterNetwork"] = node_.dir() + "/net.d/10-underlay.conflist";  // no API lookup
+  held["kubeconfig"] = api->write_kubeconfig();
+  held["apiTimeout"] = 30;
+  held["runtimeConfig"] = {{"io.kubernetes.cri.pod-annotations", json::object()}};
+  for (const bool add_again : {false, true}) {
+    SCOPED_TRACE(add_again ? "repeated ADD, then DEL" : "DEL");
+    const std::string cid = add_again ? "co-vkill2" : "co-vkill1";
+    TestNetns pod(add_again ? "copvk2" : "copvk1");
+    const size_t from = node_.read("cnimux.log").size();
+    auto add = start_add(cid, pod, held);
+    ASSERT_TRUE(wait_until(*add, [&] { return logged_since(from, "network-status of"); }))
+        << node_.read("cnimux.log").substr(from);
+    EXPECT_TRUE(add->kill_group());
+    // Killed with the stage's work done and journalled, the ADD not complete.
+    const std::string ip = ipv4_of(pod, "eth0");
+    ASSERT_FALSE(ip.empty());
+    EXPECT_EQ(node_veths(), 1);
+    EXPECT_NE(output_of("ip -n " + pod.name() + " -o link").find("veth0"), std::string::npos);
+    EXPECT_NE(output_of("ip -n " + node_ns_.name() + " route show " + ip), "");
+    EXPECT_NE(output_of("cat " + node_.journal_path(cid)).find("\"nodeVeth\""), std::string::npos);
+    EXPECT_TRUE(node_.has_live_journal(cid));
+    if (add_again) {
+      // The runtime retries (without the API that held the first ADD): one veth, not two.
+      auto redo = run("ADD", cid, pod, plain);
+      EXPECT_EQ(redo.exit_code, 0) << redo.out << redo.err;
+      EXPECT_EQ(node_veths(), 1);
+    }
+    auto del = run("DEL", cid, pod, plain);
+    EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+    expect_all_gone(pod, cid, ip);
+  }
+}
+
+TEST_F(CoordinationSigkill, KilledWhileTheInTreeDelegateProbesThenDelLeavesNothing) {
+  // The in-tree macvlan probes 192.168.77.70 (free) for 30 s before configuring it: cnimux is
+  // there once the pod's new link is up and still has no address (the probe sets it up first).
+  json conf =
+      meta("fixed", {{"mode", "underlay"}, {"detectIPConflict", true}, {"detectTimeout", 30}});
+  conf["inTree"] = {"macvlan"};
+  json quick = conf;
+  quick["coordination"]["detectTimeout"] = 0.3;
+  for (const bool add_again : {false, true}) {
+    SCOPED_TRACE(add_again ? "repeated ADD, then DEL" : "DEL");
+    const std::string cid = add_again ? "co-pkill2" : "co-pkill1";
+    TestNetns pod(add_again ? "coppk2" : "coppk1");
+    auto add = start_add(cid, pod, conf);
+    auto probing = [&] {
+      const std::string links = output_of("ip -n " + pod.name() + " -o link | grep -v ': lo:'");
+      return links.find(",UP") != std::string::npos &&
+             output_of("ip -n " + pod.name() + " -4 -o addr | grep -v ' lo '").empty();
+    };
+    ASSERT_TRUE(wait_until(*add, probing)) << output_of("ip -n " + pod.name() + " -o link");
+    EXPECT_TRUE(add->kill_group());
+    EXPECT_FALSE(E2eNode::links_in(pod).empty());  // the delegate's link, killed mid-probe
+    EXPECT_EQ(node_veths(), 0);
+    if (add_again) {
+      // The retry (with a short probe, so the test does not wait 30 s again) undoes, then adds.
+      auto redo = run("ADD", cid, pod, quick);
+      EXPECT_EQ(redo.exit_code, 0) << redo.out << redo.err;
+      EXPECT_EQ(ipv4_of(pod, "eth0"), "192.168.77.70");
+      EXPECT_EQ(node_veths(), 1);
+    }
+    auto del = run("DEL", cid, pod, add_again ? quick : conf);
+    EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+    expect_all_gone(pod, cid, "192.168.77.70");
+  }
 }
 
 TEST_F(CoordinationE2e, Ipv6ConflictingAddressFailsTheAddByNdpAndLeavesNothing) {
