@@ -7,6 +7,9 @@
 #   --keep        leaves the callgrind files and strace logs in the printed directory
 #   --write-docs  also replaces the table between the profile-bench markers in docs/performance.md
 # Env: PROFILE_NETWORKS=1|3 (default both: the 1-network pod and the 3-network pod)
+#      PROFILE_CPU_RUNS=N (default 21; 0 skips): ADD+DEL pairs timed with
+#      `perf stat --no-inherit -e task-clock` (the CPU of the cnimux process itself, median);
+#      CPU time moves less with the machine's load than wall time, but it does move.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,6 +89,18 @@ top_syscalls() {
     sort -rn | head -6 | awk '{printf "%s%s %s", (NR>1?", ":""), $2, $1}'
 }
 
+# The median of the numbers on stdin, two decimals.
+median() { sort -n | awk '{v[NR]=$1} END {if (NR) printf "%.2f", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+
+# CPU ms of the cnimux process itself (not its children) for one call: perf's task-clock.
+cpu_ms() {
+  local verb=$1 cid=$2 stdin=$3 out=$4
+  call "$verb" "$cid" "$stdin" perf stat --no-inherit -x, -e task-clock -o "$DIR/perf.tmp" >"$out"
+  awk -F, '$3=="task-clock" {print $1}' "$DIR/perf.tmp"
+}
+CPU_RUNS=${PROFILE_CPU_RUNS:-21}
+command -v perf >/dev/null && perf stat --no-inherit -e task-clock true >/dev/null 2>&1 || CPU_RUNS=0
+
 # Warm-up: fills the delegates' VERSION cache, as on a running node.
 for nets in "" "mv1,mv2"; do
   out=$(call ADD warm "$(conf "$nets")")
@@ -94,12 +109,18 @@ done
 
 TABLE="$DIR/table.md"
 exec 3>&1 1>"$TABLE"
-echo "| pod | verb | instructions (callgrind) | system calls (strace -c -f) | fsync + fdatasync | most frequent calls |"
-echo "|---|---|---:|---:|---:|---|"
+echo "| pod | verb | instructions (callgrind) | system calls (strace -c -f) | fsync + fdatasync | cnimux CPU, ms (perf task-clock, median of $CPU_RUNS) | most frequent calls |"
+echo "|---|---|---:|---:|---:|---:|---|"
 for spec in "1:" "3:mv1,mv2"; do
   count=${spec%%:*} nets=${spec#*:}
   [[ -n "${PROFILE_NETWORKS:-}" && "$PROFILE_NETWORKS" != "$count" ]] && continue
   label=$([[ $count == 1 ]] && echo "1 network" || echo "3 networks")
+  : >"$DIR/cpu.ADD" && : >"$DIR/cpu.DEL"
+  for ((i = 0; i < CPU_RUNS; i++)); do
+    cid="cpu$count-$i"
+    cpu_ms ADD "$cid" "$(conf "$nets")" "$DIR/out.cpu" >>"$DIR/cpu.ADD"
+    cpu_ms DEL "$cid" "$(conf "$nets" "$(cat "$DIR/out.cpu")")" /dev/null >>"$DIR/cpu.DEL"
+  done
   for verb in ADD DEL; do
     # callgrind run: ADD of a fresh container, or DEL of the one the callgrind ADD made.
     cid="cg$count"
@@ -113,8 +134,9 @@ for spec in "1:" "3:mv1,mv2"; do
     call "$verb" "$cid" "$stdin" strace -f -c -o "$DIR/strace.$verb.$count" >"$DIR/out.tmp"
     [[ $verb == ADD ]] && mv "$DIR/out.tmp" "$DIR/out.$cid"
     read -r total sync < <(syscalls "$DIR/strace.$verb.$count")
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$verb" \
-      "$ir" "$total" "$sync" "$(top_syscalls "$DIR/strace.$verb.$count")"
+    cpu=$(median <"$DIR/cpu.$verb")
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$verb" \
+      "$ir" "$total" "$sync" "${cpu:-n/a}" "$(top_syscalls "$DIR/strace.$verb.$count")"
   done
 done
 exec 1>&3 3>&-
@@ -124,6 +146,6 @@ if [[ "$KEEP" == --write-docs ]]; then
   BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}  # CMakeLists.txt's default
   "$ROOT/scripts/write_doc_section.py" "$ROOT/docs/performance.md" profile-bench \
     scripts/bench_profile.sh "Measured $(date -u +%Y-%m-%d) by \`scripts/bench_profile.sh\` \
-(which \`make bench\` runs) on the $BUILD_TYPE build; instructions and system calls do not depend on the machine's load." "$TABLE"
+(which \`make bench\` runs) on the $BUILD_TYPE build; instructions and system calls do not depend on the machine's load; the CPU column does, a little (load average $(cut -d" " -f1 /proc/loadavg) at the end)." "$TABLE"
 fi
 [[ "$KEEP" == --keep ]] && echo "(files kept in $DIR)" >&2 || true
