@@ -39,15 +39,6 @@ void write_all(int fd, const std::string& bytes, const std::string& path) {
   }
 }
 
-void fsync_parent(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return;
-  ::fsync(dfd);
-  ::close(dfd);
-}
-
 void create_parents(const std::string& dir) {
   std::error_code ec;
   std::filesystem::path parent = std::filesystem::path(dir).parent_path();
@@ -84,7 +75,22 @@ void ensure_private_dir(const std::string& dir, int code) {
   }
 }
 
+void sync_parent_dir(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return;
+  ::fsync(dfd);
+  ::close(dfd);
+}
+
 std::optional<std::string> read_state_file(const std::string& path, size_t max_bytes) {
+  struct stat st;
+  return read_state_file(path, max_bytes, st);
+}
+
+std::optional<std::string> read_state_file(const std::string& path, size_t max_bytes,
+                                           struct stat& st) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return std::nullopt;
@@ -92,7 +98,6 @@ std::optional<std::string> read_state_file(const std::string& path, size_t max_b
     io_error("cannot open", path, errno);
   }
   ScopeGuard close_fd([fd] { ::close(fd); });
-  struct stat st;
   if (::fstat(fd, &st) != 0) io_error("cannot stat", path, errno);
   if (!S_ISREG(st.st_mode)) throw Error(kIoFailure, path + " is not a regular file");
   if (static_cast<size_t>(st.st_size) > max_bytes) {
@@ -115,6 +120,11 @@ std::optional<std::string> read_state_file(const std::string& path, size_t max_b
 
 void write_state_file(const std::string& path, const std::string& tmp_path,
                       const std::string& bytes, bool durable) {
+  ::close(replace_state_file(path, tmp_path, bytes, durable));
+}
+
+int replace_state_file(const std::string& path, const std::string& tmp_path,
+                       const std::string& bytes, bool durable) {
   // A temporary file left by a killed writer (or planted) is removed, never written through:
   // unlink() removes a symlink itself, and O_EXCL refuses anything that reappears.
   if (::unlink(tmp_path.c_str()) != 0 && errno != ENOENT)
@@ -122,16 +132,16 @@ void write_state_file(const std::string& path, const std::string& tmp_path,
   int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) io_error("cannot create", tmp_path, errno);
   ScopeGuard remove_tmp([&] { ::unlink(tmp_path.c_str()); });
-  {
-    ScopeGuard close_fd([fd] { ::close(fd); });
-    write_all(fd, bytes, tmp_path);
-    if (durable && ::fdatasync(fd) != 0) io_error("cannot sync", tmp_path, errno);
-  }
+  ScopeGuard close_fd([fd] { ::close(fd); });
+  write_all(fd, bytes, tmp_path);
+  if (durable && ::fdatasync(fd) != 0) io_error("cannot sync", tmp_path, errno);
   // rename() replaces a symlink at `path` rather than writing through it.
   if (::rename(tmp_path.c_str(), path.c_str()) != 0) io_error("cannot rename to", path, errno);
   remove_tmp.commit();
   // The rename is only durable once the directory entry is on disk.
-  if (durable) fsync_parent(path);
+  if (durable) sync_parent_dir(path);
+  close_fd.commit();
+  return fd;
 }
 
 int open_state_file(const std::string& path) {

@@ -3,6 +3,8 @@
 // redirect a write of ours to somewhere else on the node.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <optional>
 #include <string>
 
@@ -18,6 +20,10 @@ void ensure_private_dir(const std::string& dir, int code);
 // not exist. Throws Error(kIoFailure) when it is a symlink, not a regular file, larger than
 // `max_bytes`, or unreadable.
 std::optional<std::string> read_state_file(const std::string& path, size_t max_bytes);
+// The same, also filling `st` with the fstat() of the file that was read (its identity and
+// size), so a later writer can tell whether the file it opens is still that one.
+std::optional<std::string> read_state_file(const std::string& path, size_t max_bytes,
+                                           struct stat& st);
 
 // Replaces `path` with `bytes` so that a reader sees the old file or the new one, never a
 // torn one. The data goes to `tmp_path` first (created exclusively, mode 0600, never through
@@ -27,6 +33,14 @@ std::optional<std::string> read_state_file(const std::string& path, size_t max_b
 // Throws Error(kIoFailure) naming the file.
 void write_state_file(const std::string& path, const std::string& tmp_path,
                       const std::string& bytes, bool durable);
+// write_state_file(), returning the new file's descriptor (O_WRONLY, O_CLOEXEC) open for
+// further writes instead of closing it. The caller owns (and closes) it.
+int replace_state_file(const std::string& path, const std::string& tmp_path,
+                       const std::string& bytes, bool durable);
+
+// fsync() of the directory holding `path`, so that a name created or renamed there survives
+// a power loss. Best effort: a directory that cannot be opened is left alone.
+void sync_parent_dir(const std::string& path);
 
 // Opens (creating, mode 0600) `path` for reading and writing without following a symlink.
 // Returns the descriptor (O_CLOEXEC); throws Error(kIoFailure) naming the file.

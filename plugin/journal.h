@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +26,28 @@ inline constexpr int kJournalFormatVersion = 2;
 // A journal larger than this is treated as corrupt rather than read (a plan holds at most
 // 128 attachments of bounded size; docs/journal.md).
 inline constexpr size_t kMaxJournalBytes = 32u << 20;
+
+// The file is a log: records are appended, each in a checksummed frame, and the last whole
+// frame is the journal (docs/journal.md, "File format"). A save that would make the file
+// larger than this starts a new file (temp file + rename) holding that record alone.
+inline constexpr size_t kMaxAppendedBytes = 1u << 20;
+
+// One frame: "J <payload bytes> <CRC-32C of the payload, 8 hex digits>\n<payload>\n". The
+// payload is the record's JSON on one line.
+std::string encode_journal_frame(std::string_view payload);
+
+// What a journal file holds, by its bytes.
+struct JournalFileView {
+  std::string_view record;  // the JSON of the current record
+  size_t valid_end = 0;     // where the last whole frame ends (framed files)
+  bool legacy = false;      // a format-2 file: one bare JSON object, no frames
+};
+// Splits a journal file. A file that does not start a frame is a format-2 file (the whole
+// file is the record). In a log, the current record is the last frame whose checksum
+// holds; a damaged or incomplete last frame (a write that a kill or a power loss cut
+// short; it was never synced, so nothing relied on it) is skipped, but a damaged frame
+// followed by a whole one, or a log without one whole frame, throws std::runtime_error.
+JournalFileView split_journal_file(std::string_view bytes);
 
 // How long a tombstone outlives its DEL when no GC removes it first: long enough for every
 // DEL a runtime repeats after the first (containerd's RemovePodSandbox, kubelet's retries).
@@ -83,10 +107,12 @@ struct CorruptJournal : std::runtime_error {
   std::string reason;
 };
 
-// Owns the files of one cniDir. Writes are temp file + fsync + rename + directory fsync, mode
-// 0600, in a 0700 directory owned by the running user; no file is ever opened through a
-// symlink. A runtime never runs two verbs on one container at once; GC takes the
-// per-container lock (lock()) before touching another container's journal.
+// Owns the files of one cniDir. A save appends a frame to the container's log (fdatasync
+// when durable); a new log, or one that would grow past kMaxAppendedBytes, is written as a
+// temp file + rename (+ directory fsync when durable) holding the record alone. Mode 0600, in
+// a 0700 directory owned by the running user; no file is ever opened through a symlink. A runtime
+// never runs two verbs on one container at once; GC takes the per-container lock (lock()) before
+// touching another container's journal.
 //
 // File names: the journal is "<containerID>.journal"; its temporary file
 // ".<containerID>.journal.tmp" and its lock ".<containerID>.lock". A container ID starts
@@ -103,10 +129,12 @@ class Journal {
   // truncated, not an object, of a newer format, or of another container.
   std::optional<JournalRecord> load(const std::string& container_id) const;
 
-  // How a save reaches the disk. Every save is atomic (temp file + rename): a reader, or a
-  // cnimux started after this one was killed, sees the old record or the new one whole.
+  // How a save reaches the disk. Every save is atomic: a reader, or a cnimux started after
+  // this one was killed, sees the old record or the new one whole (an appended frame cut
+  // short is skipped; a new file is renamed into place).
   enum class Sync {
-    // fsync of the file and the directory: the record survives a power loss. Required
+    // fdatasync of the file (and fsync of the directory when the file's name is new to this
+    // run): the record survives a power loss. Required
     // before a delegate runs, so that what it may leave behind is always on record.
     kDurable,
     // No fsync. After a power loss the previous durable record stands; that is safe only for
@@ -115,7 +143,9 @@ class Journal {
     kOrdered,
   };
 
-  // Replaces the container's journal with `record`. Throws cni::Error(kIoFailure).
+  // Replaces the container's journal with `record`. Throws cni::Error(kIoFailure). The
+  // file must not have changed since this Journal last loaded or saved it (the caller holds
+  // the container's lock, and loads after taking it).
   void save(const JournalRecord& record, Sync sync = Sync::kDurable) const;
 
   // Removes the container's journal; absent is fine.
@@ -169,8 +199,19 @@ class Journal {
   std::string lock_path(const std::string& container_id) const;
   std::string temp_path(const std::string& container_id) const;
 
+  // The log this process appends to (one container's at most, so GC walking many
+  // containers holds one descriptor) and what load() last found; shared by copies of this
+  // Journal, which name the same files.
+  struct Files;
+  // Appends `frame` to the container's log; false when there is no log to append to (no
+  // file, a format-2 file, a damaged one, a symlink) or it would grow too large.
+  bool append(const std::string& cid, const std::string& frame, Sync sync) const;
+  // Opens the container's log for appending, cutting a damaged tail; false when none.
+  bool open_log(const std::string& cid) const;
+
   std::string dir_;
   mutable bool checked_ = false;
+  std::shared_ptr<Files> files_;
 };
 
 // The name an attachment state has in the file ("pending", "started", "added").

@@ -65,7 +65,7 @@ class ApiFixture : public ::testing::Test {
     EXPECT_TRUE(node_.held_addresses().empty());
     const std::string journal = node_.read("journal/" + cid + ".journal");
     if (!journal.empty()) {
-      const json j = json::parse(journal, nullptr, false);
+      const json j = E2eNode::record_in(journal);
       ASSERT_TRUE(j.is_object()) << journal;
       for (const auto& a : j["attachments"]) EXPECT_EQ(a["state"], "pending") << journal;
     }

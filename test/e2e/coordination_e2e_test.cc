@@ -195,8 +195,7 @@ class CoordinationE2e : public ::testing::Test {
     EXPECT_TRUE(node_.held_addresses().empty());
     EXPECT_FALSE(node_.has_live_journal(cid));
     // A record of a rolled-back ADD owes no coordination either.
-    EXPECT_EQ(output_of("cat " + node_.journal_path(cid) + " 2>/dev/null").find("\"coordination\""),
-              std::string::npos);
+    EXPECT_FALSE(E2eNode::record_at(node_.journal_path(cid)).contains("coordination"));
   }
 
   E2eNode node_{"co"};
@@ -242,7 +241,8 @@ TEST_F(CoordinationE2e, WithoutCoordinationTheReplyLeavesByEth0AndIsLost) {
   EXPECT_EQ(rules(pod).find("lookup 101"), std::string::npos);
   EXPECT_NE(router_.exec("ping -c1 -W1 -I " + std::string(kRemoteIp) + " " + net1 + " >/dev/null"),
             0);
-  json record = json::parse(output_of("cat " + node_.journal_path("co-off")));
+  json record = E2eNode::record_at(node_.journal_path("co-off"));
+  ASSERT_TRUE(record.is_object());
   EXPECT_FALSE(record.contains("coordination"));  // the journal is exactly as before
   EXPECT_EQ(run("DEL", "co-off", pod, meta("cluster", {{"mode", "off"}})).exit_code, 0);
 }
@@ -407,7 +407,7 @@ TEST_F(CoordinationE2e, MacPrefixGivesAFixedAddressTheSameMacInSuccessivePods) {
 // test cannot choose without sleeping.)
 void mark_interrupted(const std::string& path) {
   std::ifstream in(path);
-  json j = json::parse(std::string(std::istreambuf_iterator<char>(in), {}));
+  json j = E2eNode::record_in(std::string(std::istreambuf_iterator<char>(in), {}));
   ASSERT_TRUE(j.contains("coordination")) << j.dump();
   j["state"] = "adding";
   j.erase("result");

@@ -187,7 +187,9 @@ const Corruption kCorruptions[] = {
      }},
     {"empty_list", [](const std::string&) { return std::string("[]"); }},
     {"null", [](const std::string&) { return std::string("null"); }},
-    {"truncated", [](const std::string& real) { return real.substr(0, real.size() / 2); }},
+    // Cut inside the first record. A log cut inside a later record reads as the record
+    // before it, as a write cut short by a kill does (docs/journal.md, "File format").
+    {"truncated", [](const std::string& real) { return real.substr(0, real.find('\n') + 20); }},
     {"empty_file", [](const std::string&) { return std::string(); }},
 };
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "ipam/store.h"
+#include "plugin/journal.h"
 #include "test/fakes/plugin_runner.h"
 #include "test/fakes/test_netns.h"
 
@@ -261,13 +262,27 @@ class E2eNode {
   std::string journal_path(const std::string& cid) const {
     return journal_dir() + "/" + cid + ".journal";
   }
+  // The current record of a journal file's bytes (the last whole frame of a log, or a
+  // format-2 file's JSON; docs/journal.md); a discarded json when there is none.
+  static json record_in(const std::string& bytes) {
+    try {
+      return json::parse(plugin::split_journal_file(bytes).record, nullptr, false);
+    } catch (const std::exception&) {
+      return json(json::value_t::discarded);
+    }
+  }
+  // The current record of the journal file at `path`; discarded when there is none.
+  static json record_at(const std::string& path) {
+    std::ifstream in(path);
+    return record_in(std::string(std::istreambuf_iterator<char>(in), {}));
+  }
   // A journal that owes work: not a tombstone, and not the record of a failed ADD that was
   // rolled back completely (every attachment back to pending).
   bool has_live_journal(const std::string& cid) const {
     const std::string path = journal_path(cid);
     if (!std::filesystem::exists(path) || is_tombstone(path)) return false;
     std::ifstream in(path);
-    json j = json::parse(std::string(std::istreambuf_iterator<char>(in), {}), nullptr, false);
+    json j = record_in(std::string(std::istreambuf_iterator<char>(in), {}));
     if (!j.is_object() || j.value("state", "") != "failed") return true;
     for (const auto& a : j["attachments"]) {
       if (a.value("state", "") != "pending") return true;
@@ -278,7 +293,7 @@ class E2eNode {
     std::ifstream in(p);
     std::stringstream buf;
     buf << in.rdbuf();
-    json j = json::parse(buf.str(), nullptr, false);
+    json j = record_in(buf.str());
     return j.is_object() && j.value("state", "") == "deleted";
   }
   // Host links enslaved to the cluster bridge (the host ends of pod veths).

@@ -156,7 +156,7 @@ TEST(RollbackFailure, IsReportedAndStaysOwed) {
   EXPECT_NE(details.find("failed: network \"default/n2\" (net2)"), std::string::npos) << details;
   EXPECT_TRUE(E2eNode::links_in(pod).empty());
   EXPECT_TRUE(node.held_addresses().empty());
-  const json journal = json::parse(node.read("journal/cr1.journal"), nullptr, false);
+  const json journal = E2eNode::record_in(node.read("journal/cr1.journal"));
   ASSERT_TRUE(journal.is_object()) << node.read("journal/cr1.journal");
   EXPECT_EQ(journal["attachments"][0]["state"], "pending");
   EXPECT_EQ(journal["attachments"][1]["state"], "pending");

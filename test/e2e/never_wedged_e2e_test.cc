@@ -110,7 +110,7 @@ class StoredAttachmentE2e : public ::testing::Test {
     ASSERT_EQ(node_.held_addresses().size(), 2u);
   }
 
-  json journal() const { return json::parse(node_.read("journal/cs1.journal"), nullptr, false); }
+  json journal() const { return E2eNode::record_in(node_.read("journal/cs1.journal")); }
 
   E2eNode node_{"s"};
   TestNetns pod_{"s"};
@@ -213,7 +213,7 @@ TEST(MasterGoneE2e, MacvlanWhoseMasterWasDeletedAfterAddStillDeletes) {
   ASSERT_EQ(del.exit_code, 0) << del.out << del.err;
   EXPECT_TRUE(node.held_addresses().empty()) << ::testing::PrintToString(node.held_addresses());
   EXPECT_TRUE(E2eNode::links_in(pod).empty());
-  const json tomb = json::parse(node.read("journal/cg1.journal"), nullptr, false);
+  const json tomb = E2eNode::record_in(node.read("journal/cg1.journal"));
   ASSERT_EQ(tomb["abandoned"].size(), 1u) << tomb.dump();
   EXPECT_NE(tomb["abandoned"][0].get<std::string>().find("net1 does not exist"), std::string::npos)
       << tomb.dump();

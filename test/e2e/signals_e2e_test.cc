@@ -70,7 +70,7 @@ class SignalDuringAdd : public ::testing::Test {
 
   // The journal cnimux left for `cid`, as JSON.
   json journal_of(const std::string& cid) const {
-    return json::parse(node_.read("journal/" + cid + ".journal"), nullptr, false);
+    return E2eNode::record_in(node_.read("journal/" + cid + ".journal"));
   }
 
   E2eNode node_;

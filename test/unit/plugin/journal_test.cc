@@ -230,8 +230,8 @@ TEST_F(JournalTest, WaiterOnALockFileItsHolderRemovedLocksTheNewFile) {
 }
 
 TEST_F(JournalTest, OlderFormatsLoadNewerAreRefused) {
-  journal_.save(record("c1"));
-  nlohmann::json j = nlohmann::json::parse(slurp(journal_.path_for("c1")));
+  journal_.ensure_usable();
+  nlohmann::json j = to_json(record("c1"));  // a format-2 file: the bare JSON object
   j["version"] = 1;
   spit(journal_.path_for("c1"), j.dump());
   EXPECT_TRUE(journal_.load("c1").has_value());
@@ -247,6 +247,135 @@ TEST_F(JournalTest, DeeplyNestedJournalIsCorruptNotACrash) {
   deep += std::string(100000, '[') + std::string(100000, ']') + "}";
   spit(journal_.path_for("c1"), deep);
   EXPECT_THROW(journal_.load("c1"), CorruptJournal);
+}
+
+// ---- The log (docs/journal.md, "File format"). ----
+
+ino_t inode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  return st.st_ino;
+}
+
+JournalRecord record_in(const std::string& cid, JournalState state) {
+  JournalRecord r = record(cid);
+  r.state = state;
+  return r;
+}
+
+TEST(JournalFrame, ChecksumIsCrc32c) {
+  // The CRC-32C check value, so that other readers of the format can rely on the name.
+  EXPECT_EQ(encode_journal_frame("123456789"), "J 9 e3069283\n123456789\n");
+}
+
+TEST_F(JournalTest, SavesAppendFramesToOneFileAndTheLastWins) {
+  journal_.save(record_in("c1", JournalState::kAdding));
+  const ino_t first = inode_of(journal_.path_for("c1"));
+  journal_.save(record_in("c1", JournalState::kAdding), Journal::Sync::kDurable);
+  journal_.save(record_in("c1", JournalState::kComplete), Journal::Sync::kOrdered);
+  // No new file per save: the same inode, three frames, the last one current.
+  EXPECT_EQ(inode_of(journal_.path_for("c1")), first);
+  const std::string bytes = slurp(journal_.path_for("c1"));
+  EXPECT_EQ(std::count(bytes.begin(), bytes.end(), '\n'), 6);
+  EXPECT_EQ(journal_.load("c1")->state, JournalState::kComplete);
+  // Another Journal (another cnimux run) appends to the same file too.
+  Journal other(dir_);
+  other.bury(record("c1"), {});
+  EXPECT_EQ(inode_of(journal_.path_for("c1")), first);
+  EXPECT_EQ(other.load("c1")->state, JournalState::kDeleted);
+}
+
+TEST_F(JournalTest, FormatTwoFileIsReadThenRewrittenAsALog) {
+  journal_.ensure_usable();
+  spit(journal_.path_for("c1"), to_json(record_in("c1", JournalState::kAdding)).dump());
+  EXPECT_EQ(journal_.load("c1")->state, JournalState::kAdding);
+  journal_.save(record_in("c1", JournalState::kComplete));
+  const std::string bytes = slurp(journal_.path_for("c1"));
+  EXPECT_EQ(bytes.rfind("J ", 0), 0u) << bytes;
+  EXPECT_EQ(std::count(bytes.begin(), bytes.end(), '\n'), 2);  // one frame, the old file gone
+  EXPECT_EQ(journal_.load("c1")->state, JournalState::kComplete);
+}
+
+TEST_F(JournalTest, FrameCutShortIsSkippedAndCutOffByTheNextSave) {
+  journal_.save(record_in("c1", JournalState::kAdding));
+  const std::string good = slurp(journal_.path_for("c1"));
+  const std::string next =
+      encode_journal_frame(to_json(record_in("c1", JournalState::kFailed)).dump());
+  for (size_t cut : {size_t{1}, size_t{5}, next.size() / 2, next.size() - 1}) {
+    spit(journal_.path_for("c1"), good + next.substr(0, cut));
+    Journal fresh(dir_);  // a cnimux started after the one that was killed mid-write
+    EXPECT_EQ(fresh.load("c1")->state, JournalState::kAdding) << cut;
+    fresh.save(record_in("c1", JournalState::kComplete), Journal::Sync::kOrdered);
+    EXPECT_EQ(slurp(journal_.path_for("c1")),
+              good + encode_journal_frame(to_json(record_in("c1", JournalState::kComplete)).dump()))
+        << cut;
+  }
+}
+
+TEST_F(JournalTest, LastFrameWhoseBytesAreWrongFallsBackToTheOneBefore) {
+  // A power loss after the file grew but before the frame's data reached the disk: zeros.
+  journal_.save(record_in("c1", JournalState::kAdding));
+  journal_.save(record_in("c1", JournalState::kComplete), Journal::Sync::kOrdered);
+  std::string bytes = slurp(journal_.path_for("c1"));
+  const size_t second = bytes.find("\nJ ") + 1;
+  const size_t payload = bytes.find('\n', second) + 1;
+  std::fill(bytes.begin() + payload, bytes.end() - 1, '\0');
+  spit(journal_.path_for("c1"), bytes);
+  EXPECT_EQ(Journal(dir_).load("c1")->state, JournalState::kAdding);
+  // All zeros, header too: the same.
+  std::fill(bytes.begin() + second, bytes.end(), '\0');
+  spit(journal_.path_for("c1"), bytes);
+  EXPECT_EQ(Journal(dir_).load("c1")->state, JournalState::kAdding);
+}
+
+TEST_F(JournalTest, DamageThatIsNotACutShortWriteIsCorrupt) {
+  journal_.save(record_in("c1", JournalState::kAdding));
+  journal_.save(record_in("c1", JournalState::kComplete), Journal::Sync::kOrdered);
+  const std::string bytes = slurp(journal_.path_for("c1"));
+  const size_t second = bytes.find("\nJ ") + 1;
+  // The first frame's length damaged: a whole frame follows the damage.
+  std::string damaged = bytes;
+  damaged[2] = damaged[2] == '9' ? '8' : '9';
+  spit(journal_.path_for("c1"), damaged);
+  EXPECT_THROW(Journal(dir_).load("c1"), CorruptJournal);
+  // The current record's checksum wrong, and so is the one before it.
+  damaged = bytes;
+  damaged[second - 3] ^= 1;
+  damaged[bytes.size() - 3] ^= 1;
+  spit(journal_.path_for("c1"), damaged);
+  EXPECT_THROW(Journal(dir_).load("c1"), CorruptJournal);
+  // Only the start of a first frame, and an empty file.
+  spit(journal_.path_for("c1"), bytes.substr(0, 20));
+  EXPECT_THROW(Journal(dir_).load("c1"), CorruptJournal);
+  spit(journal_.path_for("c1"), "");
+  EXPECT_THROW(Journal(dir_).load("c1"), CorruptJournal);
+  // A damaged log is replaced whole by the next save, never appended to.
+  EXPECT_THROW(journal_.load("c1"), CorruptJournal);
+  journal_.save(record_in("c1", JournalState::kFailed));
+  EXPECT_EQ(journal_.load("c1")->state, JournalState::kFailed);
+}
+
+TEST_F(JournalTest, LogThatWouldGrowPastTheLimitStartsANewFile) {
+  JournalRecord big = record_in("c1", JournalState::kAdding);
+  big.attachments.front().planned.conflist = std::string(kMaxAppendedBytes / 3, 'x');
+  journal_.save(big);
+  const ino_t first = inode_of(journal_.path_for("c1"));
+  journal_.save(big);
+  EXPECT_EQ(inode_of(journal_.path_for("c1")), first);
+  journal_.save(big);  // a third frame would pass the limit
+  EXPECT_NE(inode_of(journal_.path_for("c1")), first);
+  EXPECT_LT(fs::file_size(journal_.path_for("c1")), kMaxAppendedBytes / 2);
+  EXPECT_EQ(journal_.load("c1")->attachments.front().planned.conflist,
+            big.attachments.front().planned.conflist);
+}
+
+TEST_F(JournalTest, RemoveThenSaveStartsANewFile) {
+  journal_.save(record_in("c1", JournalState::kAdding));
+  journal_.remove("c1");
+  journal_.save(record_in("c1", JournalState::kComplete));
+  const std::string bytes = slurp(journal_.path_for("c1"));
+  EXPECT_EQ(std::count(bytes.begin(), bytes.end(), '\n'), 2);
+  EXPECT_EQ(journal_.load("c1")->state, JournalState::kComplete);
 }
 
 }  // namespace
