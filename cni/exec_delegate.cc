@@ -17,9 +17,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+// Boost.Process 1.74 compiles its vfork() executor only when the feature macros say vfork
+// exists, which _GNU_SOURCE's newer POSIX level hides; glibc has it.
+#define BOOST_POSIX_HAS_VFORK 1
 #include <boost/asio.hpp>
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
+#include <boost/process/posix.hpp>
 #include <cerrno>
 #include <system_error>
 #include <thread>
@@ -141,18 +145,28 @@ class SigpipeBlock {
   bool was_pending_ = false;
 };
 
-// Runs in the forked child before exec: async-signal-safe calls only.
+// Runs in the vforked child before exec: it shares our memory and runs while we wait, so
+// async-signal-safe calls only and no write to anything of ours. Every signal is blocked
+// when it starts (SignalsBlocked), so none of our handlers can run in it, acting on our
+// memory, before they are reset here.
 void prepare_child(pid_t parent, pid_t pgid) {
   // The guard's group, so a timeout, a stop or our death kills grandchildren too.
   if (::setpgid(0, pgid) != 0) ::_exit(127);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);       // dies with us at once; the guard does the rest
   if (::getppid() != parent) ::_exit(127);  // we died before prctl took effect
+  // Handlers back to the default (the delegate would get the default at exec anyway), and
+  // SIGPIPE's too, then unblock.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction old {};
+    if (sig == SIGKILL || sig == SIGSTOP || ::sigaction(sig, nullptr, &old) != 0) continue;
+    if (sig == SIGPIPE || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))
+      ::sigaction(sig, &dfl, nullptr);
+  }
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigaction(SIGPIPE, &dfl, nullptr);
   // Descriptors of other threads' children and of our files must not leak into plugins;
   // CLOEXEC rather than close keeps boost's exec-error pipe working.
   if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
@@ -168,14 +182,35 @@ struct Pipes {
   bp::async_pipe in, out, err;
 };
 
+// Blocks every signal in this thread for its lifetime: a vforked child starts with our
+// mask, so no handler of ours runs in it before prepare_child() resets them.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old_);
+  }
+  ~SignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
 // Starts `binary` in process group `pgid`; throws std::system_error with the exec errno.
-// Never leaves a zombie: a child whose exec failed is reaped here.
+// Never leaves a zombie: a child whose exec failed is reaped here. vfork(): the child
+// borrows our address space until it execs, so starting it copies no page tables and
+// leaves none of our pages copy-on-write (docs/performance.md).
 bp::child spawn(const std::string& binary, char** envp, Pipes& p, pid_t pgid, RunningGroup& group) {
   const pid_t parent = ::getpid();
   std::error_code ec;
+  SignalsBlocked blocked;
   bp::child c(
-      bp::exe = binary, (bp::std_in < p.in), (bp::std_out > p.out), (bp::std_err > p.err),
-      bp::error(ec), bp::extend::on_setup = [envp](auto& exec) { exec.env = envp; },
+      bp::exe = binary, bp::posix::use_vfork, (bp::std_in < p.in), (bp::std_out > p.out),
+      (bp::std_err > p.err), bp::error(ec),
+      bp::extend::on_setup = [envp](auto& exec) { exec.env = envp; },
       bp::extend::on_exec_setup = [parent, pgid](auto&) { prepare_child(parent, pgid); },
       bp::extend::on_success =
           [pgid, &group](auto& exec) {
