@@ -92,11 +92,15 @@ top_syscalls() {
 # The median of the numbers on stdin, two decimals.
 median() { sort -n | awk '{v[NR]=$1} END {if (NR) printf "%.2f", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
-# CPU ms of the cnimux process itself (not its children) for one call: perf's task-clock.
+# CPU ms and page faults of the cnimux process itself (not its children) for one call,
+# appended to $DIR/cpu.VERB and $DIR/faults.VERB. Page faults do not depend on the load:
+# they count what a fork's copy-on-write and the start-up cost in touched pages.
 cpu_ms() {
   local verb=$1 cid=$2 stdin=$3 out=$4
-  call "$verb" "$cid" "$stdin" perf stat --no-inherit -x, -e task-clock -o "$DIR/perf.tmp" >"$out"
-  awk -F, '$3=="task-clock" {print $1}' "$DIR/perf.tmp"
+  call "$verb" "$cid" "$stdin" perf stat --no-inherit -x, -e task-clock,page-faults \
+    -o "$DIR/perf.tmp" >"$out"
+  awk -F, '$3=="task-clock" {print $1}' "$DIR/perf.tmp" >>"$DIR/cpu.$verb"
+  awk -F, '$3=="page-faults" {print $1}' "$DIR/perf.tmp" >>"$DIR/faults.$verb"
 }
 CPU_RUNS=${PROFILE_CPU_RUNS:-21}
 command -v perf >/dev/null && perf stat --no-inherit -e task-clock true >/dev/null 2>&1 || CPU_RUNS=0
@@ -109,17 +113,17 @@ done
 
 TABLE="$DIR/table.md"
 exec 3>&1 1>"$TABLE"
-echo "| pod | verb | instructions (callgrind) | system calls (strace -c -f) | fsync + fdatasync | cnimux CPU, ms (perf task-clock, median of $CPU_RUNS) | most frequent calls |"
-echo "|---|---|---:|---:|---:|---:|---|"
+echo "| pod | verb | instructions (callgrind) | system calls (strace -c -f) | fsync + fdatasync | cnimux CPU, ms (perf task-clock, median of $CPU_RUNS) | cnimux page faults (median) | most frequent calls |"
+echo "|---|---|---:|---:|---:|---:|---:|---|"
 for spec in "1:" "3:mv1,mv2"; do
   count=${spec%%:*} nets=${spec#*:}
   [[ -n "${PROFILE_NETWORKS:-}" && "$PROFILE_NETWORKS" != "$count" ]] && continue
   label=$([[ $count == 1 ]] && echo "1 network" || echo "3 networks")
-  : >"$DIR/cpu.ADD" && : >"$DIR/cpu.DEL"
+  : >"$DIR/cpu.ADD" && : >"$DIR/cpu.DEL" && : >"$DIR/faults.ADD" && : >"$DIR/faults.DEL"
   for ((i = 0; i < CPU_RUNS; i++)); do
     cid="cpu$count-$i"
-    cpu_ms ADD "$cid" "$(conf "$nets")" "$DIR/out.cpu" >>"$DIR/cpu.ADD"
-    cpu_ms DEL "$cid" "$(conf "$nets" "$(cat "$DIR/out.cpu")")" /dev/null >>"$DIR/cpu.DEL"
+    cpu_ms ADD "$cid" "$(conf "$nets")" "$DIR/out.cpu"
+    cpu_ms DEL "$cid" "$(conf "$nets" "$(cat "$DIR/out.cpu")")" /dev/null
   done
   for verb in ADD DEL; do
     # callgrind run: ADD of a fresh container, or DEL of the one the callgrind ADD made.
@@ -135,8 +139,9 @@ for spec in "1:" "3:mv1,mv2"; do
     [[ $verb == ADD ]] && mv "$DIR/out.tmp" "$DIR/out.$cid"
     read -r total sync < <(syscalls "$DIR/strace.$verb.$count")
     cpu=$(median <"$DIR/cpu.$verb")
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$verb" \
-      "$ir" "$total" "$sync" "${cpu:-n/a}" "$(top_syscalls "$DIR/strace.$verb.$count")"
+    faults=$(median <"$DIR/faults.$verb")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$verb" \
+      "$ir" "$total" "$sync" "${cpu:-n/a}" "${faults%.00}" "$(top_syscalls "$DIR/strace.$verb.$count")"
   done
 done
 exec 1>&3 3>&-
