@@ -568,6 +568,54 @@ def trial(node, rng, n, stats, use_api):
     return not (wedged or leaks)
 
 
+def self_check(node):
+    """Proves the detectors see a leak: attaches a pod over every IPAM and link kind, and
+    starts a process with the node's CNI_PATH, then expects each check to find something
+    before the DEL; after the DEL, nothing. A campaign whose checks cannot fail proves nothing."""
+    netns = node.add_netns(node.prefix + "sc")
+    names = ("sc-br", "sc-mv")
+    confs = ({"cniVersion": "1.0.0", "name": "fc-bridge-ho", "type": "bridge",
+              "bridge": node.bridges[2], "ipam": node.ipam("host-local", "10.242.1.0/24")},
+             {"cniVersion": "1.0.0", "name": "fc-macvlan-cn", "type": "macvlan",
+              "master": node.uplink, "mode": "bridge",
+              "ipam": node.ipam("cnimux-ipam", "10.242.2.0/24")})
+    for name, conf in zip(names, confs):
+        node.write("nads/%s.json" % name, {
+            "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"config": json.dumps(conf)}})
+    meta = dict(node.meta, clusterNetwork="fc-cluster-cx",
+                capabilities={"io.kubernetes.cri.pod-annotations": True},
+                runtimeConfig={"io.kubernetes.cri.pod-annotations": {
+                    "k8s.v1.cni.cncf.io/networks": ",".join(names)}})
+    cid = node.prefix + "-sc"
+    rc, out = node.run("ADD", meta, cid, netns, "sc")
+    if rc != 0:
+        raise RuntimeError("self-check ADD failed: " + out)
+    env = dict(os.environ, CNI_PATH=node.path("bin"))
+    sleeper = subprocess.Popen(["sleep", "1000"], env=env)
+    try:
+        found = {"pod link": node.pod_links(node.prefix + "sc"), "node link": node.node_links(),
+                 "address": node.held_addresses(), "journal": node.live_journals(),
+                 "process": node.processes()}
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    blind = [k for k, v in found.items() if not v]
+    held = [a for a in found["address"] if a.startswith("host-local")]
+    if blind or not held or len(found["address"]) < 3:
+        raise RuntimeError("self-check: the checks missed a live pod's %s (found %s)" %
+                           (blind or ["host-local or SQLite address"], json.dumps(found)))
+    rc, out = node.run("DEL", meta, cid, netns, "sc")
+    node.del_netns(node.prefix + "sc")
+    for name in names:
+        os.unlink(node.path("nads", name + ".json"))
+    left = (node.held_addresses() + node.live_journals() +
+            (node.node_links() if not wait_until(lambda: not node.node_links(), 10) else []))
+    if rc != 0 or left:
+        raise RuntimeError("self-check DEL: rc %d, left %s: %s" % (rc, left, out))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="the CMake build dir with plugin/cnimux")
@@ -589,7 +637,9 @@ def main():
     try:
         node = Node(os.path.abspath(args.build), prefix)
         node.api = FakeApi(node.dir)
-        print("seed %d, %d trials, prefix %s" % (args.seed, args.trials, prefix), flush=True)
+        self_check(node)
+        print("seed %d, %d trials, prefix %s; the self-check saw a live pod's links, addresses, "
+              "journal and process" % (args.seed, args.trials, prefix), flush=True)
         for n in range(args.trials):
             trial(node, rng, n, stats, use_api=rng.random() < 0.35)
     finally:
