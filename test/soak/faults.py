@@ -25,7 +25,9 @@ DEL never succeeds is wedged); then GC with an empty valid list.
 After every trial: no link stacked on the uplink or enslaved to a campaign bridge, none but lo
 left in the pod netns, no row in the SQLite store's allocations and no host-local reservation
 (no pod is live then), no journal but tombstones in cniDir, no process running from the node's
-directory or with its CNI_PATH. Exit status 1 when any trial leaked or wedged."""
+directory or with its CNI_PATH. Also counted, as unexpected: an ADD that failed with no fault
+injected, and a GC listing the pod that failed or released the pod's addresses. Exit status 1
+when any trial leaked, wedged or had an unexpected outcome. SOAK_VERBOSE=1 prints each trial."""
 
 import argparse
 import json
@@ -349,7 +351,7 @@ class Trial:
         if self.add_fault == "delegate hang":
             self.meta["delegateTimeout"] = 1
         if use_api:
-            self.meta.update(kubeconfig=node.api.kubeconfig, apiTimeout=1.5)
+            self.meta.update(kubeconfig=node.api.kubeconfig, apiTimeout=3)
         # Between ADD and DEL, and the runtime's behaviour.
         self.netns_deleted = rng.random() < 0.25
         self.del_empty_netns = self.netns_deleted and rng.random() < 0.7
@@ -416,7 +418,7 @@ class Trial:
                 self.api_cmd = {"fail_next": k, "fail_status": rng.choice((500, 503))}
                 self.fault_detail = "next %d" % k
         elif f == "API timeout":
-            ms = rng.choice((400, 2000))
+            ms = rng.choice((800, 5000))
             self.api_cmd = {"mode": "slow", "delay_ms": ms}
             self.fault_detail = "%d ms a request" % ms
         elif f == "disk full":
@@ -463,6 +465,7 @@ class Trial:
         edited = rng.choice((
             {"cniVersion": "1.0.0", "name": conf["name"], "type": "cnimux-fake-delegate",
              "fake": {"add": "error", "del": "error", "msg": "edited NAD"}},
+            dict(conf, type="fc-not-installed"),
             dict(conf, ipam=dict(conf.get("ipam", {}), ranges=[[{"subnet": "10.250.0.0/24"}]])),
             dict(conf, master=self.node.peer)))
         self.nads[i] = (name, edited)
@@ -497,10 +500,14 @@ def trial(node, rng, n, stats, use_api):
     if t.api_down_at_del:
         node.api.control({"mode": "500"})
     if t.gc_live:
+        before = sorted(node.held_addresses())
         rc_gc, out_gc = node.run("GC", t.meta, gc_valid=[{"containerID": t.cid,
                                                           "ifname": "eth0"}])
-        if rc_gc != 0 and t.add_fault != "disk full" and not t.api_down_at_del:
+        if rc_gc != 0 and t.add_fault != "disk full":
             stats["unexpected"].append("trial %d: GC (pod valid) failed: %s" % (n, out_gc[:300]))
+        if add_rc == 0 and sorted(node.held_addresses()) != before:
+            stats["unexpected"].append("trial %d: GC (pod valid) released the live pod's "
+                                       "addresses: %s" % (n, before))
     if t.netns_deleted:
         node.del_netns(t.ns_name)
     if t.nad_edit:
@@ -649,11 +656,12 @@ def main():
     for line in stats["unexpected"]:
         print(line)
     print()
-    print("| seed | trials | ADD succeeded | ADD failed | leaky trials | wedged pods | seconds |")
-    print("|---|---|---|---|---|---|---|")
-    print("| %d | %d | %d | %d | %d | %d | %.0f |" %
+    print("| seed | trials | ADD succeeded | ADD failed | leaky trials | wedged pods "
+          "| other unexpected outcomes | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("| %d | %d | %d | %d | %d | %d | %d | %.0f |" %
           (args.seed, args.trials, stats["add_ok"], stats["add_failed"], stats["leaky"],
-           stats["wedged"], elapsed))
+           stats["wedged"], len(stats["unexpected"]), elapsed))
     print()
     print("| fault at ADD | trials | of them, ADD failed |")
     print("|---|---|---|")
@@ -669,7 +677,7 @@ def main():
         print("leaks by kind: " + ", ".join("%s %d" % kv for kv in sorted(stats["leaks"].items())))
     print("replay: SOAK_SEED=%d SOAK_TRIALS=%d %s --build %s" %
           (args.seed, args.trials, sys.argv[0], args.build))
-    return 1 if stats["leaky"] or stats["wedged"] else 0
+    return 1 if stats["leaky"] or stats["wedged"] or stats["unexpected"] else 0
 
 
 if __name__ == "__main__":
