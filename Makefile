@@ -9,7 +9,7 @@ BENCH_TARGETS = cnimux cnimux-ipam cnimux-ipam-bench-fill cnimux-ipam-bench-allo
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 SOAK_TRIALS ?= 1000
-FAULTS_TRIALS ?= 300
+FAULTS_TRIALS ?= 500
 
 .PHONY: all build test demo bench fuzz soak format format-check clean
 

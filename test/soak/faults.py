@@ -26,7 +26,8 @@ After every trial: no link stacked on the uplink or enslaved to a campaign bridg
 left in the pod netns, no row in the SQLite store's allocations and no host-local reservation
 (no pod is live then), no journal but tombstones in cniDir, no process running from the node's
 directory or with its CNI_PATH. Also counted, as unexpected: an ADD that failed with no fault
-injected, and a GC listing the pod that failed or released the pod's addresses. Exit status 1
+injected (or with only a stray grandchild, whose plugin succeeded), and a GC listing the pod
+that failed or released the pod's addresses. Exit status 1
 when any trial leaked, wedged or had an unexpected outcome. SOAK_VERBOSE=1 prints each trial."""
 
 import argparse
@@ -48,7 +49,7 @@ from kill9 import sh, wait_until  # noqa: E402  (the helpers the two drivers sha
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ADD_FAULTS = (("none", 3), ("delegate error", 3), ("delegate hang", 1), ("delegate crash", 2),
               ("garbage output", 2), ("grandchild", 2), ("IPAM exhaustion", 2),
-              ("API 5xx", 2), ("API timeout", 1), ("disk full", 2))
+              ("API 5xx", 4), ("API timeout", 3), ("disk full", 2))  # API: API trials only
 API_FAULTS = ("API 5xx", "API timeout")
 FAKE_FAULTS = ("delegate error", "delegate hang", "delegate crash", "garbage output", "grandchild")
 GARBAGE = ("garbage", "two", "nothing", "flood", "deep", "noversion")
@@ -492,8 +493,9 @@ def trial(node, rng, n, stats, use_api):
         print("trial %d: %s + %s, fault %s (%s), api=%s: ADD rc %d %s" %
               (n, t.meta["clusterNetwork"], [c["name"] for _, c in t.nads], t.add_fault,
                t.fault_detail, use_api, add_rc, out[:400] if add_rc else ""), flush=True)
-    if add_rc != 0 and t.add_fault == "none" and not t.del_fails:
-        stats["unexpected"].append("trial %d: ADD failed without a fault: %s" % (n, out[:300]))
+    if add_rc != 0 and t.add_fault in ("none", "grandchild"):  # the plugins all succeeded
+        stats["unexpected"].append("trial %d: ADD failed with fault %s: %s" %
+                                   (n, t.add_fault, out[:300]))
     # Between ADD and DEL.
     if use_api and not t.api_down_at_del:
         node.api.normal()
@@ -626,7 +628,7 @@ def self_check(node):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="the CMake build dir with plugin/cnimux")
-    ap.add_argument("--trials", type=int, default=int(os.environ.get("SOAK_TRIALS", "300")))
+    ap.add_argument("--trials", type=int, default=int(os.environ.get("SOAK_TRIALS", "500")))
     ap.add_argument("--seed", type=int,
                     default=int(os.environ.get("SOAK_SEED", str(int(time.time()) % 100000))))
     args = ap.parse_args()
