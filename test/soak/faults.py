@@ -323,7 +323,6 @@ class Trial:
         self.cid, self.pod = "%s-c%d" % (node.prefix, n), "p%d" % n
         self.ns_name = "%st%d" % (node.prefix, n)
         self.use_api = use_api
-        self.faults = []
         self.armed = node.path("armed", "t%d" % n)
         self.cluster_ipam = rng.choice(("cnimux-ipam", "host-local"))
         self.in_tree = rng.random() < 0.5
@@ -377,14 +376,14 @@ class Trial:
             conf.update(master=self.node.uplink, mode="bridge")
         return name, conf
 
-    def add_fake(self, rng, fake, conf_name, pos=None):
+    def add_fake(self, rng, fake, conf_name):
+        """Adds a cnimux-fake-delegate NAD behaving as `fake` says, at a random position."""
         name = "t%d-f%d" % (self.n, len(self.nads))
         conf = {"cniVersion": "1.0.0", "name": conf_name, "type": "cnimux-fake-delegate",
                 "fake": dict(fake, pidfile=self.node.path("armed", name + ".pid"),
                              address="10.99.%d.2/24" % len(self.nads))}
         self.nads.append((name, conf))
-        pos = rng.randint(0, len(self.selection)) if pos is None else pos
-        self.selection.insert(pos, name)
+        self.selection.insert(rng.randint(0, len(self.selection)), name)
 
     def plan_fault(self, rng):
         f = self.add_fault
@@ -456,8 +455,8 @@ class Trial:
         return meta
 
     def edit_nads(self, rng):
-        """A NAD edited (its config now names a delegate whose every verb fails, another
-        subnet or another master) or deleted between ADD and DEL."""
+        """A NAD edited (its config now names a delegate whose every verb fails, a type that is
+        not installed, another subnet or another master) or deleted between ADD and DEL."""
         i = rng.randrange(len(self.nads))
         name, conf = self.nads[i]
         if self.nad_edit == "deleted":
@@ -473,14 +472,13 @@ class Trial:
         self.publish(self.selection)
 
 
-def trial(node, rng, n, stats, use_api):
-    t = Trial(node, rng, n, use_api)
-    stats["faults"][t.add_fault] = stats["faults"].get(t.add_fault, 0) + 1
+def run_add(node, t, stats):
+    """Arms the trial's ADD fault and runs ADD; returns its exit status."""
     netns = node.add_netns(t.ns_name)
     t.publish(t.selection)
     if t.del_fails:
         open(t.armed, "w").close()
-    if use_api:
+    if t.use_api:
         node.api.normal()
         if t.add_fault in API_FAULTS:
             node.api.control(t.api_cmd)
@@ -491,13 +489,17 @@ def trial(node, rng, n, stats, use_api):
     stats["add_failed_by"][t.add_fault] = stats["add_failed_by"].get(t.add_fault, 0) + (add_rc != 0)
     if os.environ.get("SOAK_VERBOSE"):
         print("trial %d: %s + %s, fault %s (%s), api=%s: ADD rc %d %s" %
-              (n, t.meta["clusterNetwork"], [c["name"] for _, c in t.nads], t.add_fault,
-               t.fault_detail, use_api, add_rc, out[:400] if add_rc else ""), flush=True)
+              (t.n, t.meta["clusterNetwork"], [c["name"] for _, c in t.nads], t.add_fault,
+               t.fault_detail, t.use_api, add_rc, out[:400] if add_rc else ""), flush=True)
     if add_rc != 0 and t.add_fault in ("none", "grandchild"):  # the plugins all succeeded
         stats["unexpected"].append("trial %d: ADD failed with fault %s: %s" %
-                                   (n, t.add_fault, out[:300]))
-    # Between ADD and DEL.
-    if use_api and not t.api_down_at_del:
+                                   (t.n, t.add_fault, out[:300]))
+    return add_rc
+
+
+def between_add_and_del(node, t, rng, stats, add_rc):
+    """The faults between ADD and DEL; returns the networks annotation DEL will see."""
+    if t.use_api and not t.api_down_at_del:
         node.api.normal()
     if t.api_down_at_del:
         node.api.control({"mode": "500"})
@@ -506,10 +508,10 @@ def trial(node, rng, n, stats, use_api):
         rc_gc, out_gc = node.run("GC", t.meta, gc_valid=[{"containerID": t.cid,
                                                           "ifname": "eth0"}])
         if rc_gc != 0 and t.add_fault != "disk full":
-            stats["unexpected"].append("trial %d: GC (pod valid) failed: %s" % (n, out_gc[:300]))
+            stats["unexpected"].append("trial %d: GC (pod valid) failed: %s" % (t.n, out_gc[:300]))
         if add_rc == 0 and sorted(node.held_addresses()) != before:
             stats["unexpected"].append("trial %d: GC (pod valid) released the live pod's "
-                                       "addresses: %s" % (n, before))
+                                       "addresses: %s" % (t.n, before))
     if t.netns_deleted:
         node.del_netns(t.ns_name)
     if t.nad_edit:
@@ -517,20 +519,29 @@ def trial(node, rng, n, stats, use_api):
     selection = t.selection
     if t.annotation_edited:
         selection = [s for s in t.selection if rng.random() < 0.5]
-        if use_api and not t.api_down_at_del:
+        if t.use_api and not t.api_down_at_del:
             t.publish(selection)
-    del_netns = "" if t.del_empty_netns else netns
+    return selection
+
+
+def runtime_del(node, t, selection):
+    """The runtime's DEL with the faults still on (it may fail), maybe twice; then the faults
+    clear and DEL is retried up to 3 times. Returns True when no DEL succeeded: wedged."""
+    del_netns = "" if t.del_empty_netns else "/var/run/netns/" + t.ns_name
     meta = t.meta_for(selection, t.del_version)
-    # The runtime's DEL with the faults still on (it may fail), maybe twice.
     first = [node.run("DEL", meta, t.cid, del_netns, t.pod)[0] for _ in range(1 + t.del_twice)]
-    # The faults clear; the runtime retries until DEL succeeds.
     node.unfill()
-    if use_api:
+    if t.use_api:
         node.api.normal()
     if os.path.exists(t.armed):
         os.unlink(t.armed)
-    wedged = 0 not in first and not any(
+    return 0 not in first and not any(
         node.run("DEL", meta, t.cid, del_netns, t.pod)[0] == 0 for _ in range(3))
+
+
+def leftovers(node, t):
+    """Deletes the netns (as the runtime does after DEL), runs GC with an empty valid list,
+    and returns what the pod left behind, by kind."""
     leaks = {}
     if not t.netns_deleted:
         left = node.pod_links(t.ns_name)
@@ -552,10 +563,10 @@ def trial(node, rng, n, stats, use_api):
             os.unlink(node.path("nads", name + ".json"))
         except FileNotFoundError:
             pass
-    stats["wedged"] += wedged
-    stats["leaky"] += bool(leaks)
-    for kind in leaks:
-        stats["leaks"][kind] = stats["leaks"].get(kind, 0) + 1
+    return leaks
+
+
+def count_trial(stats, t):
     for key, on in (("netns deleted", t.netns_deleted), ("NAD edited", t.nad_edit == "edited"),
                     ("NAD deleted", t.nad_edit == "deleted"),
                     ("annotation edited", t.annotation_edited),
@@ -565,9 +576,23 @@ def trial(node, rng, n, stats, use_api):
                     ("DEL in cniVersion " + t.del_version, t.del_version != "1.1.0"),
                     ("in-tree macvlan", t.in_tree and any(
                         c.get("type") == "macvlan" for _, c in t.nads)),
-                    ("pod from the API", use_api)):
+                    ("pod from the API", t.use_api)):
         if on:
             stats["between"][key] = stats["between"].get(key, 0) + 1
+
+
+def trial(node, rng, n, stats, use_api):
+    t = Trial(node, rng, n, use_api)
+    stats["faults"][t.add_fault] = stats["faults"].get(t.add_fault, 0) + 1
+    add_rc = run_add(node, t, stats)
+    selection = between_add_and_del(node, t, rng, stats, add_rc)
+    wedged = runtime_del(node, t, selection)
+    leaks = leftovers(node, t)
+    count_trial(stats, t)
+    stats["wedged"] += wedged
+    stats["leaky"] += bool(leaks)
+    for kind in leaks:
+        stats["leaks"][kind] = stats["leaks"].get(kind, 0) + 1
     if wedged or leaks:
         print("trial %d: plan %s + %s, fault %s (%s), ADD rc %d: wedged=%s leaks=%s" %
               (n, t.meta["clusterNetwork"], [c["name"] for _, c in t.nads], t.add_fault,
