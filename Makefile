@@ -9,6 +9,7 @@ BENCH_TARGETS = cnimux cnimux-ipam cnimux-ipam-bench-fill cnimux-ipam-bench-allo
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 SOAK_TRIALS ?= 1000
+FAULTS_TRIALS ?= 500
 
 .PHONY: all build test demo bench fuzz soak format format-check clean
 
@@ -53,12 +54,14 @@ fuzz:
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target cnimux-fuzz-targets
 	test/fuzz/run.py $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-# kill -9 at every instant: SOAK_TRIALS trials (SOAK_SEED replays one run); needs root.
+# kill -9 at every instant: SOAK_TRIALS trials; the fault campaign: FAULTS_TRIALS trials
+# (SOAK_SEED replays one run of either); needs root. docs/reliability.md has the tables.
 soak:
 	scripts/install-deps.sh demo
 	$(MAKE) --no-print-directory $(BUILD)/build.ninja
-	cmake --build $(BUILD) -j $(JOBS) --target cnimux cnimux-ipam
+	cmake --build $(BUILD) -j $(JOBS) --target cnimux cnimux-ipam cnimux-fake-delegate
 	SOAK_TRIALS=$(SOAK_TRIALS) test/soak/kill9.py --build $(BUILD)
+	SOAK_TRIALS=$(FAULTS_TRIALS) test/soak/faults.py --build $(BUILD)
 	scripts/install-deps.sh test && test/soak/ipam_etcd_soak.sh $(BUILD)  # etcd IPAM: 16 x 200, no owner twice
 
 format:

@@ -367,7 +367,15 @@ bool collect(asio::io_context& ioc, bp::child& child, const ProcessGroupGuard& g
     pipes.err.close(ignored);
     pipes.in.close(ignored);
   });
+  bool group_killed = false;
   while (!(out.done && err.done && exit_watch.exited)) {
+    if (exit_watch.exited && !group_killed) {
+      // The plugin's exit ends its operation (docs/delegation.md): what it left in the group
+      // dies now, so a grandchild holding stdout cannot keep us reading until the deadline.
+      // What the plugin wrote before exiting is still in the pipes and is read to EOF.
+      group_killed = true;
+      guard.kill();
+    }
     if (ioc.run_one() == 0) break;
   }
   return timed_out;

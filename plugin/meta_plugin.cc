@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -178,7 +179,12 @@ void run_attachments(Session& s, JournalRecord& rec) {
   for (auto& a : rec.attachments) {
     check_interrupted();
     a.state = AttachmentState::kStarted;
-    s.journal().save(rec);
+    try {
+      s.journal().save(rec);
+    } catch (...) {
+      a.state = AttachmentState::kPending;  // never ran: the rollback must not DEL it
+      throw;
+    }
     try {
       cni::Result r = s.chain().add(a.planned.conflist, s.chain_context(a.planned.ifname));
       a.result = r.to_json(cni::latest_version());
@@ -249,6 +255,24 @@ std::optional<cni::Result> resume_previous(Session& s) {
   return std::nullopt;
 }
 
+bool nothing_started(const JournalRecord& rec) {
+  return std::all_of(rec.attachments.begin(), rec.attachments.end(),
+                     [](const auto& a) { return a.state == AttachmentState::kPending; });
+}
+
+// An ADD that failed before any delegate ran leaves a tombstone when no record exists, so the
+// runtime's DEL owes nothing instead of rebuilding the plan from NADs that may have changed
+// since (a NAD edited to name a delegate whose DEL fails would wedge the pod). Best effort:
+// without it (the disk is full) DEL rebuilds the plan, as for a pod Multus attached.
+void bury_if_unrecorded(Session& s, const JournalRecord& rec) noexcept {
+  try {
+    if (s.journal().load(rec.container_id)) return;  // a record says more than nothing
+    s.journal().bury(rec, {});
+  } catch (const std::exception& e) {
+    spdlog::warn("ADD failed before any delegate ran; no tombstone written: {}", e.what());
+  }
+}
+
 }  // namespace
 
 MetaPlugin::MetaPlugin() = default;
@@ -259,12 +283,18 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
   Journal::Lock fence = s.journal().gc_fence(false);
   Journal::Lock lock = s.journal().lock(req.invocation.container_id, true);
   if (auto recorded = resume_previous(s)) return *recorded;
-  s.wait_until_ready();
-  std::optional<PodInfo> pod = s.find_pod(PodLookup::kForAdd);
-  Plan plan = s.make_plan(pod);
-  // In-tree delegates probe their addresses before configuring them (docs/coordination.md).
-  plan_in_tree_probes(s.config().coordination, s.config().in_tree, plan.attachments);
-  JournalRecord rec = new_record(s, pod, plan);
+  JournalRecord rec;
+  try {
+    s.wait_until_ready();
+    std::optional<PodInfo> pod = s.find_pod(PodLookup::kForAdd);
+    Plan plan = s.make_plan(pod);
+    // In-tree delegates probe their addresses before configuring them (docs/coordination.md).
+    plan_in_tree_probes(s.config().coordination, s.config().in_tree, plan.attachments);
+    rec = new_record(s, pod, plan);
+  } catch (const cni::Error&) {
+    bury_if_unrecorded(s, new_record(s, std::nullopt, Plan{}));
+    throw;
+  }
 
   InterruptGuard interrupts;
   std::string rollback_report;
@@ -285,6 +315,7 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
     s.journal().save(rec, Journal::Sync::kOrdered);
     rollback.commit();
   } catch (cni::Error& e) {
+    if (nothing_started(rec)) bury_if_unrecorded(s, rec);
     e.set_details(e.details().empty() ? rollback_report : e.details() + "; " + rollback_report);
     throw;
   } catch (const std::exception& e) {

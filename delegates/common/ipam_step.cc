@@ -2,6 +2,11 @@
 // ipam::Allocator), anything else executed like the reference plugins execute their IPAM.
 #include "delegates/common/ipam_step.h"
 
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "cni/delegate_resolver.h"
 #include "cni/error.h"
 #include "ipam/ipam_plugin.h"
@@ -10,6 +15,8 @@ namespace delegates {
 
 namespace {
 constexpr const char* kInProcessIpam = "cnimux-ipam";
+// GC and STATUS exist from this version on.
+constexpr const char* kGcVersion = "1.1.0";
 }  // namespace
 
 IpamStep::IpamStep(const cni::Request& req) {
@@ -37,7 +44,23 @@ nlohmann::json IpamStep::run_executed(cni::Verb verb, const cni::Request& req) c
   dreq.path = inv.path;
   dreq.config = req.stdin_bytes;  // an IPAM plugin reads its main plugin's whole config
   cni::DelegateRegistry registry(inv.path);
-  return registry.resolve(type_)->invoke(dreq);
+  std::unique_ptr<cni::Delegate> d = registry.resolve(type_);
+  if (verb == cni::Verb::kGc || verb == cni::Verb::kStatus) {
+    // A plugin older than 1.1.0 gets no GC or STATUS, as libcni and ChainRunner decide: it
+    // would take the verb for one it knows (host-local 1.1.1 answers "missing containerID").
+    // A useless VERSION answer (code 6) means the same; any other failure stands.
+    cni::DelegateRequest probe = dreq;
+    probe.verb = cni::Verb::kVersion;
+    probe.config = "{}";
+    std::vector<std::string> versions;
+    try {
+      versions = d->supported_versions(probe);
+    } catch (const cni::Error& e) {
+      if (e.code() != cni::kDecodeFailure) throw;
+    }
+    if (std::find(versions.begin(), versions.end(), kGcVersion) == versions.end()) return {};
+  }
+  return d->invoke(dreq);
 }
 
 cni::Result IpamStep::add(const cni::Request& req) const {

@@ -182,6 +182,25 @@ INSTANTIATE_TEST_SUITE_P(EachFault, ApiFailure, ::testing::ValuesIn(kApiFaults),
                            return std::string(info.param.name);
                          });
 
+// An ADD that fails before any delegate ran leaves a tombstone, so the runtime's DEL owes
+// nothing and does not rebuild the plan from NADs that changed since: here n2 now names a
+// delegate whose DEL always fails, which wedged the pod (found by test/soak/faults.py).
+TEST_F(ApiFixture, DelAfterAnAddThatFailedAtTheApiIgnoresAnEditedNad) {
+  const json m = meta(api_.write_kubeconfig());
+  api_.set_mode("500");
+  auto add = node_.run("ADD", "ca2", pod_.path(), m);
+  ASSERT_EQ(add.exit_code, 1) << add.out << add.err;
+  EXPECT_EQ(add.json().value("code", 0), 120) << add.out;
+  api_.set_mode("normal");
+  api_.add_nad(fakes::FakeKubeApi::make_nad(
+      "default", "n2", node_.fake_config({{"del", "error"}, {"msg", "edited NAD"}}).dump()));
+
+  auto del = node_.run("DEL", "ca2", pod_.path(), m);
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_TRUE(node_.fake_calls().empty()) << node_.read("fake.log");
+  expect_nothing_created("ca2");
+}
+
 TEST_F(ApiFixture, RequiredStatusPatchFailureRollsEverythingBack) {
   const json m = meta(api_.write_kubeconfig(), "required");
   api_.fail_methods({"PATCH"});

@@ -22,6 +22,11 @@
 //             writer opens it, writes fake.marker; writes the pidfile as `hang` does, then
 //             sleeps forever, or with fake.exit true prints the ADD result and exits 0.
 //   fds       prints {"fds": [every open descriptor number]}, exit 0.
+//   orphan    ADD: starts a grandchild `sleep` (same process group) that inherits stdout and
+//             stderr, writes the pidfile as `hang` does, prints the result and exits 0: the
+//             grandchild keeps the pipes open and keeps running after its parent is gone.
+// fake.armed: a path; while it does not exist, every verb runs mode "ok" instead, so a test
+// can make a failure transient (e.g. a DEL that fails until the file is removed).
 // fake.log: every invocation appends "<VERB> <CNI_IFNAME> <CNI_CONTAINERID>\n".
 // Env FAKE_DELEGATE_SKIP_STDIN=1: exit at once without reading stdin, printing {} .
 #include <dirent.h>
@@ -98,14 +103,27 @@ void write_pidfile(const json& fake, pid_t grandchild) {
   ::rename(tmp.c_str(), pidfile.c_str());  // readers see the whole line or nothing
 }
 
-[[noreturn]] void hang(const json& fake) {
+pid_t start_sleeper() {
   pid_t grandchild = ::fork();
   if (grandchild == 0) {
     ::execlp("sleep", "sleep", "100000", static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  write_pidfile(fake, grandchild);
+  return grandchild;
+}
+
+[[noreturn]] void hang(const json& fake) {
+  write_pidfile(fake, start_sleeper());
   while (true) ::pause();
+}
+
+// The grandchild is started before the result is written, so it holds the pipes open when
+// the plugin exits: a reader that waits for EOF would wait as long as it runs.
+int orphan(const std::string& verb, const json& conf, const json& fake) {
+  write_pidfile(fake, start_sleeper());
+  if (verb == "add") write_fd(1, add_result(conf, fake, true).dump());
+  if (verb == "version") write_fd(1, version_answer(conf).dump());
+  return 0;
 }
 
 // The grandchild of `waiter`: detached from our pipes (so our exit ends the run), it stays in
@@ -178,6 +196,7 @@ int run_mode(const std::string& mode, const std::string& verb, const json& conf,
   if (mode == "legacy") return write_fd(1, R"({"supportedVersions":["0.1.0"]})"), 0;
   if (mode == "hang") hang(fake);
   if (mode == "waiter") return waiter(conf, fake);
+  if (mode == "orphan") return orphan(verb, conf, fake);
   if (mode == "fds") return write_fd(1, json{{"fds", open_fds()}}.dump()), 0;
   if (mode == "segv") {
     struct rlimit none {};
@@ -200,5 +219,7 @@ int main() {
   std::string verb = env_or("CNI_COMMAND");
   std::transform(verb.begin(), verb.end(), verb.begin(), ::tolower);
   append_log(fake);
+  const std::string armed = fake.value("armed", "");
+  if (!armed.empty() && ::access(armed.c_str(), F_OK) != 0) return run_mode("ok", verb, conf, fake);
   return run_mode(fake.value(verb, "ok"), verb, conf, fake);
 }

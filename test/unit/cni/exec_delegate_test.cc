@@ -299,6 +299,20 @@ TEST_F(ExecDelegateTest, DeadlineKillsTheWholeProcessGroup) {
       << "grandchild " << grandchild << " survived the group kill";
 }
 
+// A plugin that exits with its result while a grandchild in its group still holds stdout:
+// the exit ends the invocation (the group is killed then), so ADD returns the result instead
+// of waiting for EOF until the deadline and failing with code 101 (found by the fault
+// campaign, test/soak/faults.py).
+TEST_F(ExecDelegateTest, ExitEndsTheCallWhileAGrandchildHoldsThePipes) {
+  ExecDelegate d(kFake, {});
+  json out = d.invoke(request(Verb::kAdd, {{"add", "orphan"}, {"address", "10.1.2.4/24"}}));
+  EXPECT_EQ(out["ips"][0]["address"], "10.1.2.4/24");
+  auto [child, grandchild] = hang_pids();
+  ASSERT_GT(grandchild, 0) << "the fake never wrote its pid file";
+  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }))
+      << "grandchild " << grandchild << " survived the plugin's exit";
+}
+
 TEST_F(ExecDelegateTest, InvalidTypesAreRefused) {
   for (const std::string type : {"../bridge", "/usr/lib/cni/bridge", "a/b", "", ".", ".."}) {
     try {
