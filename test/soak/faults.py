@@ -43,6 +43,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kill9 import journal_record  # noqa: E402  (one reader of the journal's file format)
 import time
 import urllib.request
 
@@ -252,8 +255,8 @@ class Node:
             if not name.endswith(".journal"):
                 continue
             try:
-                with open(os.path.join(jdir, name)) as f:
-                    if json.load(f).get("state") == "deleted":
+                with open(os.path.join(jdir, name), "rb") as f:
+                    if journal_record(f.read()).get("state") == "deleted":
                         continue
             except (OSError, ValueError):
                 pass
