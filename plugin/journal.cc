@@ -362,6 +362,18 @@ std::optional<JournalRecord> Journal::load(const std::string& container_id) cons
     throw CorruptJournal(path, e.msg());
   }
   if (!bytes) return std::nullopt;
+  if (bytes->empty() && !(st.st_mode & S_IWUSR)) {
+    // The ADD marker. No save ever leaves an empty file, let alone a read-only one: a record
+    // is appended to a non-empty log or renamed into place whole (0600), durably whenever it
+    // replaces a record (save()). Any other empty file (zeroed by someone else) is corrupt.
+    files_->seen.reset();
+    JournalRecord marker;
+    marker.container_id = container_id;
+    marker.state = JournalState::kDeleted;
+    marker.deleted_at = st.st_mtime;
+    marker.marker = true;
+    return marker;
+  }
   try {
     JournalFileView view = split_journal_file(*bytes);
     files_->seen =
@@ -397,7 +409,9 @@ bool Journal::open_log(const std::string& cid) const {
     return false;
   };
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+  // The ADD marker (empty) is replaced whole, never appended to: a first frame cut short
+  // would turn "nothing was recorded" into an unreadable file.
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
       static_cast<size_t>(st.st_size) > kMaxAppendedBytes)
     return give_up();
   size_t valid_end = 0;
@@ -471,13 +485,31 @@ void Journal::save(const JournalRecord& record, Sync sync) const {
   const std::string frame = encode_journal_frame(to_json(record).dump());
   try {
     if (append(cid, frame, sync)) return;
-    // A new log holding this record alone, renamed over whatever was there.
-    int fd = cni::replace_state_file(path_for(cid), temp_path(cid), frame, sync == Sync::kDurable);
+    // A new log holding this record alone, renamed over whatever was there. Durable also
+    // when it replaces a record (rare: a log grown too large, a format-2 file): a rename that
+    // reached the disk without its data would leave an empty file, which reads as the ADD
+    // marker, "nothing owed".
+    const std::string path = path_for(cid);
+    struct stat st;
+    const bool durable = sync == Sync::kDurable ||
+                         (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0);
+    int fd = cni::replace_state_file(path, temp_path(cid), frame, durable);
     files_->close_log();
-    files_->log = Files::Log{cid, fd, frame.size(), sync == Sync::kDurable};
+    files_->log = Files::Log{cid, fd, frame.size(), durable};
   } catch (const cni::Error& e) {
     throw cni::Error(e.code(), "journal: " + e.msg());
   }
+}
+
+bool Journal::mark_adding(const std::string& container_id) const noexcept {
+  // No O_TRUNC: a journal already there (a tombstone, a record a repeated ADD just undid)
+  // stays as it is and speaks for itself. No symlink is followed, and a FIFO does not block.
+  // Read-only (0400) is what tells it from a journal that something else emptied.
+  int fd = ::open(path_for(container_id).c_str(),
+                  O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0400);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
 }
 
 void Journal::bury(const JournalRecord& record, std::vector<std::string> abandoned) const {

@@ -94,6 +94,9 @@ struct JournalRecord {
   // naming the network). Nothing in it is owed: it is kept for the operator.
   int64_t deleted_at = 0;
   std::vector<std::string> abandoned;
+  // Not stored: load() found the ADD marker (an empty journal file, see mark_adding()) and
+  // made this record of it: state kDeleted, no attachments, deleted_at the file's mtime.
+  bool marker = false;
 };
 
 // Thrown by Journal::load when a file exists but cannot be understood. Distinct from "no
@@ -125,9 +128,20 @@ class Journal {
   const std::string& dir() const { return dir_; }
   std::string path_for(const std::string& container_id) const;
 
-  // nullopt when no journal exists. Throws CorruptJournal when it exists but is unreadable,
-  // truncated, not an object, of a newer format, or of another container.
+  // nullopt when no journal exists. An empty read-only file is the ADD marker: a record with
+  // `marker` set, which owes nothing (as a tombstone). Throws CorruptJournal when another file
+  // is empty, unreadable, truncated, not an object, of a newer format, or of another
+  // container.
   std::optional<JournalRecord> load(const std::string& container_id) const;
+
+  // Creates the container's journal as an empty read-only (0400) file when it has none: the
+  // ADD marker, which says "an ADD began here and, while I am empty, recorded nothing, so no
+  // delegate ran". A full disk still accepts it (an inode, no data block), so a DEL after an
+  // ADD that could not write its first record owes nothing instead of rebuilding the plan
+  // from NADs that may have changed since. Never changes an existing file; no fsync (a marker
+  // lost to a power loss leaves DEL rebuilding the plan, as before markers). Best effort:
+  // false, with errno set, when it cannot be created (the ADD goes on without it).
+  bool mark_adding(const std::string& container_id) const noexcept;
 
   // How a save reaches the disk. Every save is atomic: a reader, or a cnimux started after
   // this one was killed, sees the old record or the new one whole (an appended frame cut

@@ -266,7 +266,9 @@ bool nothing_started(const JournalRecord& rec) {
 // without it (the disk is full) DEL rebuilds the plan, as for a pod Multus attached.
 void bury_if_unrecorded(Session& s, const JournalRecord& rec) noexcept {
   try {
-    if (s.journal().load(rec.container_id)) return;  // a record says more than nothing
+    // A record says more than nothing; the ADD marker says as much as a tombstone, which
+    // also names the pod (when the disk takes it).
+    if (auto found = s.journal().load(rec.container_id); found && !found->marker) return;
     s.journal().bury(rec, {});
   } catch (const std::exception& e) {
     spdlog::warn("ADD failed before any delegate ran; no tombstone written: {}", e.what());
@@ -283,6 +285,11 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
   Journal::Lock fence = s.journal().gc_fence(false);
   Journal::Lock lock = s.journal().lock(req.invocation.container_id, true);
   if (auto recorded = resume_previous(s)) return *recorded;
+  // Before anything can fail: a DEL finding only the marker knows no delegate ran, even when
+  // the disk was too full for any record (docs/journal.md, "The ADD marker").
+  if (!s.journal().mark_adding(req.invocation.container_id)) {
+    spdlog::warn("no ADD marker for {}: {}", req.invocation.container_id, std::strerror(errno));
+  }
   JournalRecord rec;
   try {
     s.wait_until_ready();
@@ -342,9 +349,14 @@ Plan rebuild_plan(Session& s, const std::optional<PodInfo>& pod, bool journal_co
   }
 }
 
-// A journal that leaves this DEL nothing to do: a tombstone (a DEL already finished), or a
-// record of another interface name.
+// A journal that leaves this DEL nothing to do: the ADD marker (an ADD that recorded nothing,
+// so no delegate ran: the NADs of now must not be replayed), a tombstone (a DEL already
+// finished), or a record of another interface name. Nothing is written: the disk may be full.
 bool owes_this_del_nothing(const JournalRecord& rec, const cni::Invocation& inv) {
+  if (rec.marker) {
+    spdlog::info("DEL after an ADD that recorded nothing (ADD marker): no delegate ran");
+    return true;
+  }
   if (rec.state == JournalState::kDeleted) {
     spdlog::debug("DEL repeated for a deleted container: nothing to do");
     return true;

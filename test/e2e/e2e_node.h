@@ -289,7 +289,14 @@ class E2eNode {
     }
     return false;
   }
+  // A DEL's tombstone, or the ADD marker (an empty read-only journal: the ADD recorded
+  // nothing, so nothing is owed; docs/journal.md).
   static bool is_tombstone(const std::filesystem::path& p) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(p, ec) && std::filesystem::file_size(p, ec) == 0 &&
+        (std::filesystem::status(p, ec).permissions() & std::filesystem::perms::owner_write) ==
+            std::filesystem::perms::none)
+      return true;
     std::ifstream in(p);
     std::stringstream buf;
     buf << in.rdbuf();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -244,6 +245,72 @@ TEST(RepeatedDelE2e, SecondDelRunsNoDelegate) {
   ASSERT_EQ(node.run("ADD", "cr1", pod.path(), meta).exit_code, 0);
   EXPECT_EQ(node.fake_calls().size(), calls.size() + 2);
   ASSERT_EQ(node.run("DEL", "cr1", pod.path(), meta).exit_code, 0);
+}
+
+// ---- Disk full at ADD: not even the first record fits. ----
+
+// A tmpfs of a few pages mounted on a node's cniDir, then filled: files can still be created
+// (an inode), but no byte written. Unmounted on destruction, before the node removes its dir.
+class FullCniDir {
+ public:
+  explicit FullCniDir(const E2eNode& node) : dir_(node.journal_dir()) {
+    mounted_ =
+        run_shell("mount -t tmpfs -o size=64k,mode=0700 " + node.prefix() + "-full " + dir_) == 0;
+    if (!mounted_) throw std::runtime_error("cannot mount a tmpfs on " + dir_);
+    fill();
+  }
+  ~FullCniDir() {
+    if (mounted_) run_shell("umount -l " + dir_);
+  }
+  FullCniDir(const FullCniDir&) = delete;
+  FullCniDir& operator=(const FullCniDir&) = delete;
+
+  void fill() const {
+    std::ofstream out(filler(), std::ios::binary);
+    const std::string page(4096, '\0');
+    while (out.write(page.data(), page.size()) && out.flush()) {
+    }
+  }
+  void unfill() const { std::filesystem::remove(filler()); }
+
+ private:
+  std::string filler() const { return dir_ + "/.filler"; }
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+// The ADD can write no record, so no delegate runs and it fails. Then the NAD is edited to a
+// delegate whose DEL fails: the runtime's DELs must still succeed, by the ADD marker, instead
+// of rebuilding the plan from the edited NAD (the open case of docs/reliability.md).
+TEST(DiskFullE2e, AddThatRecordedNothingIsDeletedWhateverTheNadsSayNow) {
+  E2eNode node("df");
+  TestNetns pod("df");
+  node.write_cluster_network(node.fake_config({}));
+  node.write_nad("default", "f1", node.fake_config({}));
+  node.write_pod("default", "web", "uid-df", {{kNetworks, "f1"}});
+  const json meta = node.meta_config();
+  FullCniDir full(node);
+
+  auto add = node.run("ADD", "cdf1", pod.path(), meta);
+  ASSERT_EQ(add.exit_code, 1) << add.out << add.err;
+  EXPECT_TRUE(node.fake_calls().empty()) << node.read("fake.log");
+
+  node.write_nad("default", "f1", node.fake_config({{"del", "error"}, {"msg", "edited NAD"}}));
+  auto del = node.run("DEL", "cdf1", pod.path(), meta);
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+  auto del2 = node.run("DEL", "cdf1", "", meta);
+  EXPECT_EQ(del2.exit_code, 0) << del2.out << del2.err;
+  EXPECT_TRUE(node.fake_calls().empty()) << node.read("fake.log");
+  EXPECT_TRUE(node.container_files().empty()) << ::testing::PrintToString(node.container_files());
+
+  // Once the disk has room again, GC leaves nothing of the container.
+  full.unfill();
+  json gc_meta = meta;
+  gc_meta["cniVersion"] = "1.1.0";
+  gc_meta["cni.dev/valid-attachments"] = json::array();
+  auto gc = node.run_node_verb("GC", gc_meta);
+  EXPECT_EQ(gc.exit_code, 0) << gc.out << gc.err;
+  EXPECT_FALSE(std::filesystem::exists(node.journal_path("cdf1")));
 }
 
 // ---- GC and STATUS on the layout the example config uses. ----
