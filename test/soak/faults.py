@@ -28,10 +28,7 @@ left in the pod netns, no row in the SQLite store's allocations and no host-loca
 directory or with its CNI_PATH. Also counted, as unexpected: an ADD that failed with no fault
 injected (or with only a stray grandchild, whose plugin succeeded), and a GC listing the pod
 that failed or released the pod's addresses. Exit status 1
-when any trial leaked, wedged or had an unexpected outcome. One wedge is counted apart, as the
-known open case of docs/reliability.md: disk full at ADD so that no journal (not even a
-tombstone) was written, and a NAD edited before DEL to a delegate whose DEL fails.
-SOAK_VERBOSE=1 prints each trial."""
+when any trial leaked, wedged or had an unexpected outcome. SOAK_VERBOSE=1 prints each trial."""
 
 import argparse
 import json
@@ -254,8 +251,12 @@ class Node:
         for name in os.listdir(jdir):
             if not name.endswith(".journal"):
                 continue
+            path = os.path.join(jdir, name)
             try:
-                with open(os.path.join(jdir, name), "rb") as f:
+                st = os.lstat(path)
+                if st.st_size == 0 and not st.st_mode & 0o200:
+                    continue  # the ADD marker: the ADD recorded nothing (docs/journal.md)
+                with open(path, "rb") as f:
                     if journal_record(f.read()).get("state") == "deleted":
                         continue
             except (OSError, ValueError):
@@ -365,8 +366,6 @@ class Trial:
         self.nad_edit = rng.choice((None, None, None, "edited", "deleted")) if self.nads else None
         if self.nad_edit == "deleted" and use_api:
             self.nad_edit = "edited"  # the fake API can replace a NAD, not delete one
-        self.nad_del_breaks = False
-        self.journal_after_add = False
         self.annotation_edited = rng.random() < 0.15
         self.api_down_at_del = use_api and rng.random() < 0.3
         self.gc_live = rng.random() < 0.2
@@ -478,7 +477,6 @@ class Trial:
             dict(conf, ipam=dict(conf.get("ipam", {}), ranges=[[{"subnet": "10.250.0.0/24"}]])),
             dict(conf, master=self.node.peer))
         k = rng.randrange(len(edits))
-        self.nad_del_breaks = k < 2  # a DEL rebuilt from this NAD can never succeed
         self.nads[i] = (name, edits[k])
         self.publish(self.selection)
 
@@ -496,7 +494,6 @@ def run_add(node, t, stats):
     if t.add_fault == "disk full":
         node.fill(t.slack)
     add_rc, out = node.run("ADD", t.meta_for(t.selection), t.cid, netns, t.pod)
-    t.journal_after_add = os.path.exists(node.path("state", "journal", t.cid + ".journal"))
     stats["add_ok" if add_rc == 0 else "add_failed"] += 1
     stats["add_failed_by"][t.add_fault] = stats["add_failed_by"].get(t.add_fault, 0) + (add_rc != 0)
     if os.environ.get("SOAK_VERBOSE"):
@@ -601,16 +598,6 @@ def trial(node, rng, n, stats, use_api):
     wedged = runtime_del(node, t, selection)
     leaks = leftovers(node, t)
     count_trial(stats, t)
-    if (wedged and t.add_fault == "disk full" and not t.journal_after_add and t.nad_del_breaks
-            and set(leaks) <= {"journal", "GC failed"}):
-        # The open case of docs/reliability.md: an ADD that could write nothing (not even its
-        # tombstone) leaves DEL to rebuild the plan from the NADs of the moment, and one now
-        # names a delegate whose DEL fails. Reported apart, so it cannot make `make test` flaky.
-        stats["known_open"] += 1
-        print("trial %d: known open case (disk full at ADD, no journal, NAD edited to a "
-              "failing DEL): wedged, %s" % (n, json.dumps(leaks)), flush=True)
-        node.reset()
-        return True
     stats["wedged"] += wedged
     stats["leaky"] += bool(leaks)
     for kind in leaks:
@@ -682,7 +669,7 @@ def main():
     rng = random.Random(args.seed)
     prefix = "fc%04x" % (os.getpid() % 0x10000)
     stats = {"faults": {}, "between": {}, "leaks": {}, "leaky": 0, "wedged": 0, "add_ok": 0,
-             "add_failed": 0, "unexpected": [], "add_failed_by": {}, "known_open": 0}
+             "add_failed": 0, "unexpected": [], "add_failed_by": {}}
     started = time.monotonic()
     node = None
 
@@ -706,11 +693,11 @@ def main():
         print(line)
     print()
     print("| seed | trials | ADD succeeded | ADD failed | leaky trials | wedged pods "
-          "| other unexpected outcomes | known open case | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    print("| %d | %d | %d | %d | %d | %d | %d | %d | %.0f |" %
+          "| other unexpected outcomes | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("| %d | %d | %d | %d | %d | %d | %d | %.0f |" %
           (args.seed, args.trials, stats["add_ok"], stats["add_failed"], stats["leaky"],
-           stats["wedged"], len(stats["unexpected"]), stats["known_open"], elapsed))
+           stats["wedged"], len(stats["unexpected"]), elapsed))
     print()
     print("| fault at ADD | trials | of them, ADD failed |")
     print("|---|---|---|")

@@ -355,6 +355,38 @@ TEST_F(JournalTest, DamageThatIsNotACutShortWriteIsCorrupt) {
   EXPECT_EQ(journal_.load("c1")->state, JournalState::kFailed);
 }
 
+// The ADD marker: an empty read-only journal that owes nothing, replaced whole by the first
+// record, never written over an existing journal; an empty writable file stays corrupt.
+TEST_F(JournalTest, AddMarkerOwesNothingAndGivesWayToTheFirstRecord) {
+  journal_.ensure_usable();
+  ASSERT_TRUE(journal_.mark_adding("c1"));
+  EXPECT_EQ(fs::file_size(journal_.path_for("c1")), 0u);
+  std::optional<JournalRecord> marker = journal_.load("c1");
+  ASSERT_TRUE(marker.has_value());
+  EXPECT_TRUE(marker->marker);
+  EXPECT_EQ(marker->state, JournalState::kDeleted);
+  EXPECT_TRUE(marker->attachments.empty());
+  EXPECT_EQ(journal_.list(), (std::vector<std::string>{"c1"}));
+
+  journal_.save(record("c1"));
+  std::optional<JournalRecord> first = journal_.load("c1");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_FALSE(first->marker);
+  EXPECT_EQ(first->state, JournalState::kComplete);
+  const std::string bytes = slurp(journal_.path_for("c1"));
+  ASSERT_TRUE(journal_.mark_adding("c1"));  // a journal already there is left as it is
+  EXPECT_EQ(slurp(journal_.path_for("c1")), bytes);
+
+  spit(journal_.path_for("c2"), "");  // emptied by something else: owes unknown work
+  EXPECT_THROW(journal_.load("c2"), CorruptJournal);
+
+  // GC's sweep removes a marker as it removes a tombstone of a container it does not keep.
+  ASSERT_TRUE(journal_.mark_adding("c3"));
+  journal_.sweep(true, {"c1"});
+  EXPECT_FALSE(fs::exists(journal_.path_for("c3")));
+  EXPECT_TRUE(fs::exists(journal_.path_for("c1")));
+}
+
 TEST_F(JournalTest, LogThatWouldGrowPastTheLimitStartsANewFile) {
   JournalRecord big = record_in("c1", JournalState::kAdding);
   big.attachments.front().planned.conflist = std::string(kMaxAppendedBytes / 3, 'x');
