@@ -280,6 +280,7 @@ struct Journal::Files {
   };
   std::optional<Log> log;
   std::optional<Seen> seen;
+  std::string fresh_marker;  // the container whose ADD marker this process just created
 
   void close_log() {
     if (log && log->fd >= 0) ::close(log->fd);
@@ -354,6 +355,7 @@ std::optional<JournalRecord> Journal::load(const std::string& container_id) cons
   // A verb loads before it saves, under the container's lock: whatever this process had
   // open for the container may have been replaced since, so the next save opens afresh.
   if (files_->log && files_->log->cid == container_id) files_->close_log();
+  files_->fresh_marker.clear();
   std::optional<std::string> bytes;
   struct stat st {};
   try {
@@ -398,6 +400,10 @@ bool Journal::open_log(const std::string& cid) const {
   Files& f = *files_;
   if (f.log && f.log->cid == cid) return true;
   f.close_log();
+  if (f.fresh_marker == cid) {
+    f.fresh_marker.clear();
+    return false;  // the empty marker is replaced whole: no need to open it to know that
+  }
   const std::string path = path_for(cid);
   // No symlink (ELOOP) and no FIFO (O_NONBLOCK, then the regular-file check): save()
   // replaces whatever is there.
@@ -501,14 +507,15 @@ void Journal::save(const JournalRecord& record, Sync sync) const {
   }
 }
 
-bool Journal::mark_adding(const std::string& container_id) const noexcept {
-  // No O_TRUNC: a journal already there (a tombstone, a record a repeated ADD just undid)
-  // stays as it is and speaks for itself. No symlink is followed, and a FIFO does not block.
-  // Read-only (0400) is what tells it from a journal that something else emptied.
+bool Journal::mark_adding(const std::string& container_id) const {
+  // O_EXCL: a journal already there (a tombstone, a record a repeated ADD just undid) stays
+  // as it is and speaks for itself. No symlink is followed. Read-only (0400) is what tells
+  // the marker from a journal that something else emptied.
   int fd = ::open(path_for(container_id).c_str(),
-                  O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0400);
-  if (fd < 0) return false;
+                  O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+  if (fd < 0) return errno == EEXIST;
   ::close(fd);
+  files_->fresh_marker = container_id;
   return true;
 }
 
@@ -530,6 +537,7 @@ void Journal::bury(const JournalRecord& record, std::vector<std::string> abandon
 
 void Journal::remove(const std::string& container_id) const {
   if (files_->log && files_->log->cid == container_id) files_->close_log();
+  if (files_->fresh_marker == container_id) files_->fresh_marker.clear();
   if (::unlink(path_for(container_id).c_str()) != 0 && errno != ENOENT) {
     throw cni::Error(cni::kIoFailure,
                      "journal: cannot remove " + path_for(container_id) + ": " + errno_text());

@@ -140,8 +140,9 @@ class Journal {
   // ADD that could not write its first record owes nothing instead of rebuilding the plan
   // from NADs that may have changed since. Never changes an existing file; no fsync (a marker
   // lost to a power loss leaves DEL rebuilding the plan, as before markers). Best effort:
-  // false, with errno set, when it cannot be created (the ADD goes on without it).
-  bool mark_adding(const std::string& container_id) const noexcept;
+  // false, with errno set, when it cannot be created (the ADD goes on without it). One
+  // open(O_CREAT | O_EXCL) and a close; the first save then replaces it without opening it.
+  bool mark_adding(const std::string& container_id) const;
 
   // How a save reaches the disk. Every save is atomic: a reader, or a cnimux started after
   // this one was killed, sees the old record or the new one whole (an appended frame cut
