@@ -44,6 +44,8 @@ set(CNIMUX_SANITIZE_E2E
   kube_api_e2e_test              # the API pod source and the network-status PATCH
   in_tree_e2e_test               # the in-tree macvlan run in-process
   conformance_macvlan_e2e_test   # cnimux-macvlan executed and in-process vs the reference
+  conformance_host_device_e2e_test  # cnimux-host-device executed, in-process and via cnimux
+  sriov_e2e_test                 # the in-tree sriov through cnimux, in-process and executed
 )
 # Left out, and why:
 #   parallel_e2e_test      20 cnimux at once: the smoke path 20 times; what it tests (no
@@ -53,6 +55,9 @@ set(CNIMUX_SANITIZE_E2E
 #   etcd_ipam_e2e_test     the etcd store is covered by the unit tests (EtcdStoreTest).
 #   startup_e2e_test       asserts which shared libraries load; the sanitizer runtimes change it.
 #   containerd/podman      start whole runtimes (minutes, RUN_SERIAL) to drive the same verbs.
+#   conformance_ipvlan_e2e_test  skips on kernels without ipvlan (this CI's); cnimux-ipvlan
+#                          shares its child-link core with macvlan (in) and has unit tests.
+#   e2e.demo               the demo script: the smoke path with printing.
 #   soak.kill9             calibrated on wall-clock medians; a SIGKILLed process reports nothing,
 #                          and DEL after a kill is covered by signals and multus_faults above.
 
