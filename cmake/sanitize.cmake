@@ -58,6 +58,9 @@ set(CNIMUX_SANITIZE_E2E
 #   conformance_ipvlan_e2e_test  skips on kernels without ipvlan (this CI's); cnimux-ipvlan
 #                          shares its child-link core with macvlan (in) and has unit tests.
 #   e2e.demo               the demo script: the smoke path with printing.
+#   soak.faults            the fault campaign: 100 random plans whose hangs and deadlines are
+#                          sized for the ordinary build; its faults are in failure,
+#                          multus_faults, del and never_wedged above, one at a time.
 #   soak.kill9             calibrated on wall-clock medians; a SIGKILLed process reports nothing,
 #                          and DEL after a kill is covered by signals and multus_faults above.
 
