@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building, testing and the demo need, only when missing.
-# Usage: scripts/install-deps.sh [build|test|demo|bench|fuzz]
+# Usage: scripts/install-deps.sh [build|test|demo|bench|fuzz|sanitize]
 set -euo pipefail
 
 build_pkgs=(
@@ -28,6 +28,9 @@ case "${1:-test}" in
   demo) want+=("${runtime_pkgs[@]}") ;;
   bench) want+=("${runtime_pkgs[@]}" "${bench_pkgs[@]}" "${store_pkgs[@]}") ;;
   fuzz) want+=("${fuzz_pkgs[@]}") ;;
+  # gcc's ASan/LSan/UBSan runtimes (libasan8, libubsan1) come with g++; the e2e subset needs
+  # what `test` installs but the real runtimes (containerd, podman) and etcd.
+  sanitize) want+=("${runtime_pkgs[@]}" "${store_pkgs[@]}") ;;
   *) echo "unknown target: $1" >&2; exit 2 ;;
 esac
 

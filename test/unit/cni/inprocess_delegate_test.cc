@@ -52,7 +52,10 @@ class ScriptedPlugin : public Plugin {
     if (behave == "cni-error") throw Error(kTryAgainLater, "pool busy", "retry later");
     if (behave == "exception") throw std::logic_error("plugin bug");
     if (behave == "hang") ::pause();
-    if (behave == "crash") ::raise(SIGSEGV);
+    if (behave == "crash") {
+      ::signal(SIGSEGV, SIG_DFL);  // a sanitizer's handler would turn it into an exit
+      ::raise(SIGSEGV);
+    }
     if (behave == "stop-me") {
       ::kill(::getppid(), SIGUSR1);  // the test's handler calls kill_running_delegates()
       ::pause();

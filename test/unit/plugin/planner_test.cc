@@ -313,7 +313,9 @@ TEST_F(PlannerTest, RuntimeConfigGoesToTheClusterNetworkOnly) {
             Json({{"portMappings", runtime["portMappings"]}}));
   EXPECT_FALSE(cluster["plugins"][2].contains("runtimeConfig"));
   // The secondary network declares portMappings and bandwidth but gets none of the runtime's.
-  for (const Json& pl : conf(p.attachments[1])["plugins"]) {
+  // Named first: a temporary's member in a range-for's range dies before the loop (C++20).
+  const Json plugins1 = conf(p.attachments[1])["plugins"];
+  for (const Json& pl : plugins1) {
     EXPECT_FALSE(pl.contains("runtimeConfig")) << pl.dump();
   }
 }
@@ -335,10 +337,12 @@ TEST_F(PlannerTest, CniArgsMergeWithAnnotationWinning) {
 
 TEST_F(PlannerTest, EveryDelegateGetsThePodRefAndCniArgsMayOverrideIt) {
   Plan p = select(R"([{"name":"capable","cni-args":{"podRef":"other/name"}}])");
-  for (const Json& pl : conf(p.attachments[0])["plugins"]) {
+  const Json plugins0 = conf(p.attachments[0])["plugins"];
+  for (const Json& pl : plugins0) {
     EXPECT_EQ(pl["args"]["cni"]["podRef"], "test/p1") << pl.dump();
   }
-  for (const Json& pl : conf(p.attachments[1])["plugins"]) {
+  const Json plugins1 = conf(p.attachments[1])["plugins"];
+  for (const Json& pl : plugins1) {
     EXPECT_EQ(pl["args"]["cni"]["podRef"], "other/name") << pl.dump();
   }
 }
@@ -404,7 +408,8 @@ TEST_F(PlannerTest, DevicesFromTheListShapeFileAndTooFewDevices) {
       {"PodUID":"uid-1","ContainerName":"c","ResourceName":"intel.com/sriov",
        "DeviceIDs":["0000:03:02.4"]}]},"Checksum":1})";
   Plan p = select("sriov");
-  for (const Json& pl : conf(p.attachments[1])["plugins"]) {
+  const Json plugins1 = conf(p.attachments[1])["plugins"];
+  for (const Json& pl : plugins1) {
     EXPECT_EQ(pl["deviceID"], "0000:03:02.4");
     EXPECT_EQ(pl["pciBusID"], "0000:03:02.4");
   }
