@@ -104,7 +104,7 @@ std::vector<uint8_t> build(uint8_t type, uint8_t flags, const Ip6& src, const Ip
   msg[2] = static_cast<uint8_t>(sum >> 8);
   msg[3] = static_cast<uint8_t>(sum & 0xff);
 
-  std::vector<uint8_t> pkt(kIp6HeaderLen, 0);
+  std::vector<uint8_t> pkt(kIp6HeaderLen + msg.size(), 0);
   pkt[0] = 0x60;  // version 6, traffic class and flow label 0
   pkt[4] = static_cast<uint8_t>(msg.size() >> 8);
   pkt[5] = static_cast<uint8_t>(msg.size() & 0xff);
@@ -112,7 +112,7 @@ std::vector<uint8_t> build(uint8_t type, uint8_t flags, const Ip6& src, const Ip
   pkt[7] = kNdHopLimit;
   std::memcpy(pkt.data() + 8, src.data(), src.size());
   std::memcpy(pkt.data() + 24, dst.data(), dst.size());
-  pkt.insert(pkt.end(), msg.begin(), msg.end());
+  std::memcpy(pkt.data() + kIp6HeaderLen, msg.data(), msg.size());
   return pkt;
 }
 

@@ -62,7 +62,9 @@ class DelE2e : public ::testing::Test {
   // Nothing of the pod is left: no address, no link in the pod or on the host, no journal.
   void expect_clean(bool netns_alive = true) const {
     EXPECT_TRUE(node_.held_addresses().empty()) << ::testing::PrintToString(node_.held_addresses());
-    if (netns_alive) EXPECT_TRUE(E2eNode::links_in(pod_).empty());
+    if (netns_alive) {
+      EXPECT_TRUE(E2eNode::links_in(pod_).empty());
+    }
     // A deleted netns is torn down by the kernel after `ip netns delete` returns, and the
     // host ends of its veths go with it: wait for that rather than race it.
     EXPECT_TRUE(eventually([&] { return node_.bridge_ports() == 0; }));

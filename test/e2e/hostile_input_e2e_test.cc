@@ -180,7 +180,9 @@ TEST_P(HostileInput, RejectedWithTheFieldAndValueAndNothingRuns) {
   // Nothing was attached, so DEL has nothing to undo; above all it must not crash.
   auto del = run("DEL");
   EXPECT_EQ(del.exit_code, h.del_code == 0 ? 0 : 1) << del.out << del.err;
-  if (h.del_code != 0) EXPECT_EQ(del.json().value("code", 0), h.del_code) << del.out;
+  if (h.del_code != 0) {
+    EXPECT_EQ(del.json().value("code", 0), h.del_code) << del.out;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EachInput, HostileInput, ::testing::ValuesIn(cases()),

@@ -156,9 +156,10 @@ TEST(ManifestsTest, OnlyTheNodePluginsRoleIsBoundToTheDaemonSetsAccount) {
     if (kind != "ClusterRoleBinding" && kind != "RoleBinding") continue;
     for (const auto& s : doc["subjects"]) {
       if (s["kind"].as<std::string>() == "ServiceAccount" &&
-          s["name"].as<std::string>() == "cnimux")
+          s["name"].as<std::string>() == "cnimux") {
         EXPECT_EQ(doc["roleRef"]["name"].as<std::string>(), "cnimux")
             << "the node's account must not list every pod of the cluster";
+      }
     }
   }
   YAML::Node binding = find("ClusterRoleBinding", "cnimux");
@@ -181,8 +182,9 @@ TEST(ManifestsTest, KubectlKustomizeRendersEveryObject) {
   for (const auto& doc : YAML::LoadAll(rendered)) {
     kinds.insert(doc["kind"].as<std::string>());
     if (doc["kind"].as<std::string>() == "DaemonSet" ||
-        doc["kind"].as<std::string>() == "ConfigMap")
+        doc["kind"].as<std::string>() == "ConfigMap") {
       EXPECT_EQ(doc["metadata"]["namespace"].as<std::string>(), "kube-system");
+    }
   }
   EXPECT_EQ(kinds.count("CustomResourceDefinition"), 1u);
   EXPECT_EQ(kinds.count("DaemonSet"), 1u);

@@ -105,7 +105,9 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
     harness_ = GetParam().make();
   }
   void TearDown() override {
-    if (store_) EXPECT_EQ(store_->verify(), V{});
+    if (store_) {
+      EXPECT_EQ(store_->verify(), V{});
+    }
   }
 
   Store& store() {
