@@ -27,7 +27,9 @@ test:
 	scripts/install-deps.sh test
 	$(MAKE) --no-print-directory $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
-	cd $(BUILD) && ctest --output-on-failure --timeout 600
+	scripts/sweep_test_netns.sh
+	cd $(BUILD) && ctest --output-on-failure --timeout 600; rc=$$?; cd - >/dev/null; \
+	  scripts/sweep_test_netns.sh; exit $$rc
 
 # The demo builds only the binaries it runs (cnimuxctl, the plugins, the simulated SR-IOV NIC),
 # so it does not wait for the tests to build.
