@@ -18,7 +18,7 @@ WRITE_DOCS=${2:-}
 [[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
 HARNESS="$BUILD/test/bench/meta/cnimux-bench-meta"
 
-for f in "$HARNESS" "$BUILD/plugin/cnimux" "$BUILD/ipam/cnimux-ipam" /usr/lib/cni/bridge /usr/lib/cni/macvlan; do
+for f in "$HARNESS" "$BUILD/plugin/cnimux" "$BUILD/ipam/cnimux-ipam" "$BUILD/test/bench/meta/cnimux-bench-floor" /usr/lib/cni/bridge /usr/lib/cni/macvlan; do
   [[ -x "$f" ]] || { echo "bench_meta: $f not found; build first (make bench)" >&2; exit 1; }
 done
 ((EUID == 0)) || { echo "bench_meta: needs root (network namespaces and links)" >&2; exit 1; }

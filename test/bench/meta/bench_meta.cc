@@ -1,5 +1,6 @@
 // cnimux-bench-meta: ADD and DEL of a pod through cnimux versus calling its delegates
-// directly (bridge; bridge + macvlan + macvlan), with the same IPAM, printed as markdown.
+// directly (bridge; bridge + macvlan + macvlan), with the same IPAM, printed as markdown; and
+// through cnimux-bench-floor (floor_meta.c), a meta plugin doing only the unavoidable work.
 // --in-tree: the bridge + 2 macvlan pod three ways (direct; cnimux executing the reference
 // macvlan; cnimux with inTree ["macvlan"]), for issue 7's in-process delegates table.
 #include <sched.h>
@@ -86,7 +87,14 @@ class Scenario {
       : label_(std::move(label)),
         node_(node),
         attachments_(std::move(attachments)),
-        annotations_(std::move(annotations)) {}
+        annotations_(std::move(annotations)) {
+    // The floor's stdin: its journal and bin directories, then each delegate's config file.
+    floor_plan_ = "cniDir " + node_.dir() + "/floor-journal\nbinDir " + node_.dir() + "/bin\n";
+    for (const auto& a : attachments_) {
+      floor_plan_ += a.ifname + " " + a.conf.at("type").get<std::string>() + " " +
+                     node_.floor_conf(a.ifname, a.conf) + "\n";
+    }
+  }
 
   const std::string& label() const { return label_; }
 
@@ -128,6 +136,18 @@ class Scenario {
     return std::max(add.reaped_maxrss_kb, del.reaped_maxrss_kb);
   }
 
+  // ADD then DEL through cnimux-bench-floor: the same delegates, CNI environment and pod, with
+  // only exec, the journal's durable writes and the delegates' pipes on top.
+  void run_floor(const std::string& cid, Samples* s) const {
+    Invocation inv{node_.bin("cnimux-bench-floor"), node_.env("ADD", cid, "eth0"), floor_plan_};
+    Measurement add = checked("floor ADD", inv);
+    if (!json::parse(add.out).contains("ips"))
+      throw std::runtime_error("floor ADD printed no result: " + add.out);
+    inv.env = node_.env("DEL", cid, "eth0");
+    Measurement del = checked("floor DEL", inv);
+    if (s) s->push(add.wall_ms, del.wall_ms, add.cpu_ms, del.cpu_ms);
+  }
+
   // The first delegate's own peak RSS over one traced ADD (for comparison with cnimux's).
   long direct_first_peak_kb(const std::string& cid) const {
     const Attachment& a = attachments_.front();
@@ -153,35 +173,32 @@ class Scenario {
   const BenchNode& node_;
   std::vector<Attachment> attachments_;
   json annotations_;
+  std::string floor_plan_;
 };
 
 struct ScenarioResult {
   std::string label;
-  Samples direct, cnimux;        // normal priority: the headline
-  Samples direct_rt, cnimux_rt;  // SCHED_FIFO, when Options::rt_priority > 0
+  Samples direct, floor, cnimux;  // normal priority: the headline
+  Samples direct_rt, cnimux_rt;   // SCHED_FIFO, when Options::rt_priority > 0
   long reaped_maxrss_kb = 0;
 };
 
-// Interleaves direct and cnimux runs, alternating which goes first, so drift in the
-// machine's load hits both sides alike.
+// Interleaves direct, floor and cnimux runs, rotating which goes first, so drift in the
+// machine's load hits every side alike.
 ScenarioResult measure(const Scenario& sc, const Options& o) {
   ScenarioResult r;
   r.label = sc.label();
   for (int i = 0; i < o.warmup + o.iterations; ++i) {
     const bool keep = i >= o.warmup;
     const std::string n = std::to_string(i);
-    auto direct = [&] { sc.run_direct("bench-d" + n, keep ? &r.direct : nullptr); };
-    auto meta = [&] {
-      long rss = sc.run_cnimux("bench-c" + n, keep ? &r.cnimux : nullptr);
-      if (keep) r.reaped_maxrss_kb = std::max(r.reaped_maxrss_kb, rss);
-    };
-    if (i % 2) {
-      direct();
-      meta();
-    } else {
-      meta();
-      direct();
-    }
+    const std::function<void()> sides[] = {
+        [&] { sc.run_direct("bench-d" + n, keep ? &r.direct : nullptr); },
+        [&] { sc.run_floor("bench-f" + n, keep ? &r.floor : nullptr); },
+        [&] {
+          long rss = sc.run_cnimux("bench-c" + n, keep ? &r.cnimux : nullptr);
+          if (keep) r.reaped_maxrss_kb = std::max(r.reaped_maxrss_kb, rss);
+        }};
+    for (int k = 0; k < 3; ++k) sides[(i + k) % 3]();
     if (o.rt_priority > 0) {
       // The same pair again at real-time priority, for the second column.
       auto direct_rt = [&] {
@@ -269,6 +286,9 @@ void print_rows(const ScenarioResult& r, bool rt, bool judged) {
     const double cpu = median(add ? r.cnimux.add_cpu : r.cnimux.del_cpu) -
                        median(add ? r.direct.add_cpu : r.direct.del_cpu);
     const double over = median(c) - median(d), over90 = p90(c) - p90(d);
+    const auto& f = add ? r.floor.add : r.floor.del;
+    const double floor_cpu = median(add ? r.floor.add_cpu : r.floor.del_cpu) -
+                             median(add ? r.direct.add_cpu : r.direct.del_cpu);
     std::string rt_cell;
     if (rt) {
       const auto& drt = add ? r.direct_rt.add : r.direct_rt.del;
@@ -278,7 +298,9 @@ void print_rows(const ScenarioResult& r, bool rt, bool judged) {
     std::cout << "| " << r.label << " | " << verb << " | " << fmt(median(d)) << " / " << fmt(p90(d))
               << " | " << fmt(median(c)) << " / " << fmt(p90(c)) << " | " << fmt(over, "%+.2f")
               << " / " << fmt(over90, "%+.2f") << " | " << fmt(median(c) / median(d), "%.2f")
-              << " | " << fmt(cpu, "%+.2f") << " |" << rt_cell << " "
+              << " | " << fmt(cpu, "%+.2f") << " | " << fmt(median(f) - median(d), "%+.2f") << " / "
+              << fmt(floor_cpu, "%+.2f") << " | " << fmt(median(c) - median(f), "%+.2f") << " |"
+              << rt_cell << " "
               << (!judged      ? "not judged"
                   : over < 2.0 ? "met"
                                : "**missed**")
@@ -297,14 +319,18 @@ void print_report(const Options& o, const Report& rep) {
             << (rt ? ", and again at " + rt_name + " for the last column" : "") << "; build type "
             << CNIMUX_BENCH_BUILD_TYPE << ".\n"
             << o.iterations << " ADD+DEL iterations per pod and side after " << o.warmup
-            << " warm-up iterations, direct and cnimux interleaved. Times in ms, median / p90; "
-               "overhead = cnimux − direct; ratio = cnimux / direct (medians); CPU = median "
-               "user+system CPU of the whole process tree, cnimux − direct. Target (normal "
+            << " warm-up iterations, direct, floor and cnimux interleaved. Times in ms, median / "
+               "p90; overhead = cnimux − direct; ratio = cnimux / direct (medians); CPU = median "
+               "user+system CPU of the whole process tree, cnimux − direct. Floor = "
+               "cnimux-bench-floor, a meta plugin doing only exec, the journal's durable writes "
+               "and the delegates' pipes (test/bench/meta/floor_meta.c); floor overhead = floor − "
+               "direct, wall / CPU, medians; cnimux − floor = wall medians. Target (normal "
                "priority): overhead < 2 ms.\n\n"
-            << "| pod | verb | direct | cnimux | overhead | ratio | CPU overhead |"
+            << "| pod | verb | direct | cnimux | overhead | ratio | CPU overhead | floor overhead "
+               "| cnimux − floor |"
             << (rt ? " overhead at real-time priority (" + rt_name + ", not the headline) |" : "")
             << " target |\n"
-            << "|---|---|---:|---:|---:|---:|---:|" << (rt ? "---:|" : "") << "---|\n";
+            << "|---|---|---:|---:|---:|---:|---:|---:|---:|" << (rt ? "---:|" : "") << "---|\n";
   for (const auto& r : rep.results) print_rows(r, rt, !o.loaded);
   if (!o.memory) return;
   long reaped = 0;

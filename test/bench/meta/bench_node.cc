@@ -40,10 +40,12 @@ BenchNode::BenchNode(const std::string& build_dir, const std::string& plugins_di
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
   try {
-    for (const char* sub : {"bin", "net.d", "nads", "journal"})
+    for (const char* sub : {"bin", "net.d", "nads", "journal", "floor", "floor-journal"})
       fs::create_directories(dir_ + "/" + sub);
     fs::create_symlink(fs::absolute(build_dir + "/plugin/cnimux"), bin("cnimux"));
     fs::create_symlink(fs::absolute(build_dir + "/ipam/cnimux-ipam"), bin("cnimux-ipam"));
+    fs::create_symlink(fs::absolute(build_dir + "/test/bench/meta/cnimux-bench-floor"),
+                       bin("cnimux-bench-floor"));
     for (const char* p : {"bridge", "macvlan"}) fs::create_symlink(plugins_dir + "/" + p, bin(p));
     json cluster = {{"cniVersion", kCniVersion}, {"name", "cluster"}, {"plugins", {bridge_conf()}}};
     cluster["plugins"][0].erase("name");
@@ -99,6 +101,11 @@ json BenchNode::macvlan_conf(int n) const {
   return {{"cniVersion", kCniVersion}, {"name", "mv" + std::to_string(n)},
           {"type", "macvlan"},         {"master", uplink_},
           {"mode", "bridge"},          {"ipam", ipam}};
+}
+
+std::string BenchNode::floor_conf(const std::string& ifname, const json& conf) const {
+  write("floor/" + ifname + ".json", conf.dump());
+  return dir_ + "/floor/" + ifname + ".json";
 }
 
 json BenchNode::meta_conf(const json& pod_annotations) const {

@@ -1,6 +1,7 @@
-// A throwaway node for the meta-plugin benchmark: a bin dir (cnimux, cnimux-ipam and the
-// reference plugins), net.d with the bridge cluster network, two macvlan NADs in nadDir, a
-// journal dir, one pod netns and a veth uplink. Named "cxb<pid>…"; the destructor removes all.
+// A throwaway node for the meta-plugin benchmark: a bin dir (cnimux, cnimux-ipam, the floor
+// plugin and the reference plugins), net.d with the bridge cluster network, two macvlan NADs in
+// nadDir, a journal dir (and one for the floor), one pod netns and a veth uplink. Named
+// "cxb<pid>…"; the destructor removes all.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -29,6 +30,10 @@ class BenchNode {
   // cnimux's stdin: the node's cnimux entry with the pod annotations containerd passes in
   // runtimeConfig, so no API server is involved.
   nlohmann::json meta_conf(const nlohmann::json& pod_annotations) const;
+
+  // Writes `conf` as floor/<ifname>.json, the per-delegate config file cnimux-bench-floor
+  // reads, and returns its path.
+  std::string floor_conf(const std::string& ifname, const nlohmann::json& conf) const;
 
   // The CNI environment of one call, pod default/bench.
   std::vector<std::string> env(const std::string& verb, const std::string& container_id,
