@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the meta plugin: ADD+DEL of a pod through cnimux versus calling its delegates
-# directly (bridge; bridge + 2 macvlan), with test/bench/meta's harness; prints a markdown table.
+# directly (bridge; bridge + 2 macvlan), and through cnimux-bench-floor, a meta plugin doing only
+# the unavoidable work (the floor), with test/bench/meta's harness; prints a markdown table.
 # Two runs: the machine as it is ("quiet": no load of ours), then under a bounded background
 # load of the machine's size (one CPU spinner per CPU plus an fsync writer, started and
 # stopped by the harness). Plugins run at normal priority, as runtimes run them: that is the
@@ -18,7 +19,8 @@ WRITE_DOCS=${2:-}
 [[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
 HARNESS="$BUILD/test/bench/meta/cnimux-bench-meta"
 
-for f in "$HARNESS" "$BUILD/plugin/cnimux" "$BUILD/ipam/cnimux-ipam" "$BUILD/test/bench/meta/cnimux-bench-floor" /usr/lib/cni/bridge /usr/lib/cni/macvlan; do
+for f in "$HARNESS" "$BUILD/plugin/cnimux" "$BUILD/ipam/cnimux-ipam" \
+  "$BUILD/test/bench/meta/cnimux-bench-floor" /usr/lib/cni/bridge /usr/lib/cni/macvlan; do
   [[ -x "$f" ]] || { echo "bench_meta: $f not found; build first (make bench)" >&2; exit 1; }
 done
 ((EUID == 0)) || { echo "bench_meta: needs root (network namespaces and links)" >&2; exit 1; }
