@@ -494,7 +494,9 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   bench::Options o;
-  CLI::App app{"cnimux meta-plugin benchmark: cnimux versus calling the delegates directly"};
+  CLI::App app{
+      "cnimux meta-plugin benchmark: cnimux and the floor (cnimux-bench-floor) versus calling "
+      "the delegates directly"};
   app.add_option("--build-dir", o.build_dir,
                  "build dir holding plugin/cnimux and ipam/cnimux-ipam");
   app.add_option("--plugins-dir", o.plugins_dir, "reference CNI plugins");

@@ -1,6 +1,6 @@
 /* cnimux-bench-floor: the cost floor of a meta CNI plugin, the third side of
  * cnimux-bench-meta. It does only the work no journalling meta plugin can avoid, and nothing else.
- * Built like cnimux: dynamically linked against glibc, -O2 in the Release tree.
+ * Built like cnimux: dynamically linked against glibc, with the tree's flags (-O3 in Release).
  *
  * stdin (its own plain-text plan, written by the harness; not the cnimux netconf):
  *   cniDir <journal directory>
