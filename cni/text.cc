@@ -41,4 +41,12 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
+bool may_contain_json_string(std::string_view json_text, std::string_view word) {
+  if (json_text.find('\\') != std::string_view::npos) return true;  // escapes: cannot tell
+  std::string quoted;
+  quoted.reserve(word.size() + 2);
+  quoted.append(1, '"').append(word).append(1, '"');
+  return json_text.find(quoted) != std::string_view::npos;
+}
+
 }  // namespace cni

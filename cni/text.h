@@ -16,4 +16,10 @@ bool is_ip(const std::string& s);
 // U+10FFFF). Text that fails this cannot travel in JSON, so it is refused where it enters.
 bool is_valid_utf8(std::string_view s);
 
+// False only when the JSON text `json_text` certainly holds no string (key or value) equal
+// to `word`: with no backslash in the text, every such string appears as `"word"` verbatim.
+// Lets a caller skip parsing a document for a key or a value it does not contain; true
+// means "parse and look".
+bool may_contain_json_string(std::string_view json_text, std::string_view word);
+
 }  // namespace cni

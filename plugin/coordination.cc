@@ -14,6 +14,7 @@
 #include <set>
 
 #include "cni/error.h"
+#include "cni/text.h"
 #include "delegates/common/address_probe.h"
 #include "delegates/registry.h"
 #include "net/arp.h"
@@ -399,8 +400,23 @@ bool is_in_tree(const std::string& type, const std::vector<std::string>& in_tree
 
 // The conflist with the probe key set on its in-tree plugins (`probe`) and removed from every
 // other plugin; the bytes are left alone when nothing changes.
+// Whether with_probe_key() could change `conflist`: it names the probe key, or, when a probe
+// is wanted, an in-tree type. Most conflists do neither and are not parsed at all.
+bool may_need_probe_key(const std::string& conflist, bool probe,
+                        const std::vector<std::string>& in_tree) {
+  if (cni::may_contain_json_string(conflist, delegates::kProbeKey)) return true;
+  if (!probe) return false;
+  for (const auto& t : delegates::in_tree_types()) {
+    if (cni::may_contain_json_string(conflist, t.type)) return true;
+  }
+  return std::any_of(in_tree.begin(), in_tree.end(), [&](const std::string& type) {
+    return cni::may_contain_json_string(conflist, type);
+  });
+}
+
 std::string with_probe_key(const std::string& conflist, const std::optional<json>& probe,
                            const std::vector<std::string>& in_tree) {
+  if (!may_need_probe_key(conflist, probe.has_value(), in_tree)) return conflist;
   json list = json::parse(conflist, nullptr, false);
   if (!list.is_object() || !list.contains("plugins") || !list["plugins"].is_array()) {
     return conflist;

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "cni/error.h"
+#include "cni/text.h"
 
 namespace plugin {
 namespace {
@@ -184,6 +185,8 @@ CoordinationSettings merge_coordination(const CoordinationSettings& base,
 
 CoordinationSettings coordination_of_conflist(const std::string& conflist,
                                               const std::string& network) {
+  // Most conflists say nothing of coordination: no need to parse them to find out.
+  if (!cni::may_contain_json_string(conflist, "coordination")) return {};
   Json list = Json::parse(conflist, nullptr, false);
   if (!list.is_object()) return {};
   const std::string where = "network \"" + network + "\"";

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "cni/error.h"
 #include "cni/ifname.h"
 
@@ -87,6 +91,25 @@ TEST(Ifname, CheckThrowsTheCallersCodeNamingFieldAndValue) {
     EXPECT_EQ(e.msg().rfind("invalid interface name \"eth%d\": contains '%'", 0), 0u) << e.msg();
   }
   EXPECT_NO_THROW(check_ifname("eth0", kInvalidEnvironment, "CNI_IFNAME"));
+}
+
+// The skip test must never say "absent" for a string a parser would find, whatever the text.
+TEST(MayContainJsonString, SaysAbsentOnlyWhenTheStringCannotBeThere) {
+  EXPECT_TRUE(may_contain_json_string(R"({"coordination":{}})", "coordination"));
+  EXPECT_TRUE(may_contain_json_string(R"({"type":"macvlan"})", "macvlan"));
+  EXPECT_FALSE(may_contain_json_string(R"({"type":"bridge"})", "macvlan"));
+  // A word inside a longer string is not that string.
+  EXPECT_FALSE(may_contain_json_string(R"({"type":"macvlan2"})", "macvlan"));
+  EXPECT_FALSE(may_contain_json_string(R"({"coordinationX":1})", "coordination"));
+  // An escape could spell it any way: then only a parser can tell.
+  EXPECT_TRUE(may_contain_json_string(R"({"type":"m\u0061cvlan"})", "macvlan"));
+  EXPECT_TRUE(may_contain_json_string(R"({"x":"a\"b"})", "macvlan"));
+  for (const auto& [text, word] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"a":["coordination"]})", "coordination"},
+           {R"({"plugins":[{"type":"ipvlan","cnimuxProbe":{}}]})", "cnimuxProbe"},
+           {R"({"plugins":[{"type":"ipvlan","cnimuxProbe":{}}]})", "ipvlan"}}) {
+    EXPECT_TRUE(may_contain_json_string(text, word)) << text << " / " << word;
+  }
 }
 
 }  // namespace
