@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -22,6 +23,11 @@ struct DelegateRequest {
   std::vector<std::string> path;  // CNI_PATH for the delegate (and where to find it)
   std::string config;             // stdin bytes, passed exactly
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+  // When set, runs once the delegate exists and before it is given `config`: a plugin acts
+  // only on its config, so the caller can finish here what must be done before the delegate
+  // may act (the journal's flush), while the delegate's exec and start-up go on. A throw
+  // stops the delegate unfed, and the error propagates.
+  std::function<void()> before_input;
 };
 
 class Delegate {

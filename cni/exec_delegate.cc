@@ -522,6 +522,7 @@ DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateReques
     std::error_code ec;
     child.wait(ec);
   });
+  if (req.before_input) req.before_input();  // a throw: `reap` kills the unfed delegate
   Capture out(pipes->out, Options::kMaxStdout);
   Capture err(pipes->err, Options::kMaxStderr);
   const bool timed_out = collect(ioc, child, *guard, *pipes, req, out, err);

@@ -174,7 +174,10 @@ cni::Result ChainRunner::add(const std::string& conflist, const ChainContext& ct
     std::unique_ptr<cni::Delegate> d = resolver_.resolve(type);
     const std::string version = negotiate(
         list.version, delegate_versions(*d, ctx, type, list_fallback(list.version)), type);
-    json out = d->invoke(make_request(cni::Verb::kAdd, ctx, plugin_stdin(plugin, version, prev)));
+    cni::DelegateRequest req =
+        make_request(cni::Verb::kAdd, ctx, plugin_stdin(plugin, version, prev));
+    if (&plugin == &list.plugins.front()) req.before_input = ctx.before_first_input;
+    json out = d->invoke(req);
     if (!out.is_object()) {
       throw cni::Error(cni::kDecodeFailure, type + ": ADD succeeded but printed no result");
     }

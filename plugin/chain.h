@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -33,6 +34,8 @@ struct ChainContext {
   std::string cni_args;           // encoded CNI_ARGS for every delegate (forwarded_cni_args)
   std::vector<std::string> path;  // searched for delegates; also their CNI_PATH
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+  // ADD: given to the first plugin of the list as its DelegateRequest::before_input.
+  std::function<void()> before_first_input;
 };
 
 // Each plugin of a list is asked VERSION first, to hand it a cniVersion it speaks. A plugin

@@ -507,6 +507,24 @@ void Journal::save(const JournalRecord& record, Sync sync) const {
   }
 }
 
+void Journal::sync(const std::string& container_id) const {
+  const std::string path = path_for(container_id);
+  if (!files_->log || files_->log->cid != container_id) {
+    throw cni::Error(cni::kIoFailure, "journal: " + path + " has no save of this run to sync");
+  }
+  Files::Log& log = *files_->log;
+  if (::fdatasync(log.fd) != 0) {
+    const int err = errno;
+    throw cni::Error(cni::kIoFailure, "journal: cannot sync " + path + ": " + std::strerror(err));
+  }
+  try {
+    if (!log.name_durable) cni::sync_parent_dir(path);
+  } catch (const cni::Error& e) {
+    throw cni::Error(e.code(), "journal: " + e.msg());
+  }
+  log.name_durable = true;
+}
+
 bool Journal::mark_adding(const std::string& container_id) const {
   // O_EXCL: a journal already there (a tombstone, a record a repeated ADD just undid) stays
   // as it is and speaks for itself. No symlink is followed. Read-only (0400) is what tells

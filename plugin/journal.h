@@ -163,6 +163,13 @@ class Journal {
   // the container's lock, and loads after taking it).
   void save(const JournalRecord& record, Sync sync = Sync::kDurable) const;
 
+  // Makes every save of the container so far durable, as a kDurable save would have: an
+  // fdatasync of its log, and an fsync of the directory while the log's name is not known to
+  // be on disk. Throws cni::Error(kIoFailure). With save(kOrdered) it lets a delegate start
+  // while the flush is in flight, as long as the delegate gets its config only after this
+  // returns (docs/journal.md, "Durability").
+  void sync(const std::string& container_id) const;
+
   // Removes the container's journal; absent is fine.
   void remove(const std::string& container_id) const;
 

@@ -173,23 +173,37 @@ void check_interrupted() {
     throw cni::Error(cni::kTryAgainLater, interruption(sig));
 }
 
-// Runs every attachment in order. Each start is durable before its delegate runs, and each
+// Runs every attachment in order. Each start is durable before its delegate gets its config,
 // finish is recorded together with the next start.
 void run_attachments(Session& s, JournalRecord& rec) {
   for (auto& a : rec.attachments) {
     check_interrupted();
     a.state = AttachmentState::kStarted;
     try {
-      s.journal().save(rec);
+      s.journal().save(rec, Journal::Sync::kOrdered);
     } catch (...) {
       a.state = AttachmentState::kPending;  // never ran: the rollback must not DEL it
       throw;
     }
+    // The record is made durable while the delegate execs and starts up, and before it is
+    // given its config, so it is on disk before the delegate can act (docs/journal.md).
+    bool sync_failed = false;
+    ChainContext ctx = s.chain_context(a.planned.ifname);
+    ctx.before_first_input = [&] {
+      try {
+        s.journal().sync(rec.container_id);
+      } catch (...) {
+        sync_failed = true;
+        throw;
+      }
+    };
     try {
-      cni::Result r = s.chain().add(a.planned.conflist, s.chain_context(a.planned.ifname));
+      cni::Result r = s.chain().add(a.planned.conflist, ctx);
       a.result = r.to_json(cni::latest_version());
       a.state = AttachmentState::kAdded;
     } catch (const cni::Error& e) {
+      // The delegate was stopped before it got its config: the rollback must not DEL it.
+      if (sync_failed) a.state = AttachmentState::kPending;
       // A delegate our signal handler stopped failed because of the signal, not on its own:
       // report the interruption (as between attachments), with the delegate's words as details.
       if (int sig = InterruptGuard::received()) {

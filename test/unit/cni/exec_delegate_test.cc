@@ -545,6 +545,56 @@ TEST_F(ExecDelegateTest, AGuardLeadsTheDelegatesGroup) {
   EXPECT_FALSE(process_alive(guard));
 }
 
+// Children of ours running `comm` (as /proc shows it, 15 characters at most).
+size_t children_named(const std::string& comm) {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string stat = read_file(e.path().string() + "/stat");
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close + 4 > stat.size())
+      continue;
+    pid_t ppid = 0;
+    std::istringstream(stat.substr(close + 4)) >> ppid;
+    if (ppid == ::getpid() && stat.substr(open + 1, close - open - 1) == comm) ++n;
+  }
+  return n;
+}
+
+// The journal's flush overlaps the delegate's exec and start-up: the hook runs when the
+// delegate exists, and before it has its config (a plugin acts on nothing else).
+TEST_F(ExecDelegateTest, BeforeInputRunsOnceTheDelegateExistsAndBeforeItHasItsConfig) {
+  DelegateRequest req = request(Verb::kAdd, json::object());
+  int calls = 0;
+  size_t delegates_running = 0;
+  bool config_seen_before = true;
+  req.before_input = [&] {
+    ++calls;
+    delegates_running = children_named(kFake.substr(0, 15));
+    config_seen_before = count_lines_starting(log_, "ADD") > 0;
+  };
+  json out = ExecDelegate(kFake, {}).invoke(req);
+  EXPECT_EQ(out["interfaces"][0]["name"], "net1");
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(delegates_running, 1u) << "the hook ran before the delegate existed";
+  EXPECT_FALSE(config_seen_before) << "the delegate had its config before the hook returned";
+  EXPECT_EQ(count_lines_starting(log_, "ADD"), 1u) << read_file(log_);
+}
+
+// A failing flush stops the delegate before it gets its config, and its error is the call's.
+TEST_F(ExecDelegateTest, AThrowingBeforeInputStopsTheDelegateUnfed) {
+  DelegateRequest req = request(Verb::kAdd, json::object());
+  req.before_input = [] { throw Error(kIoFailure, "journal: cannot sync it: disk on fire"); };
+  try {
+    ExecDelegate(kFake, {}).invoke(req);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), kIoFailure);
+    EXPECT_EQ(e.msg(), "journal: cannot sync it: disk on fire");
+  }
+  EXPECT_EQ(count_lines_starting(log_, "ADD"), 0u) << read_file(log_);
+  EXPECT_EQ(children_named(kFake.substr(0, 15)), 0u);  // killed and reaped (TearDown: reaped)
+}
+
 TEST_F(ExecDelegateTest, DelegateGetsNoDescriptorButItsStdio) {
   json out = ExecDelegate(kFake, {}).invoke(request(Verb::kAdd, {{"add", "fds"}}));
   std::vector<int> fds = out["fds"].get<std::vector<int>>();
