@@ -383,21 +383,23 @@ std::optional<JournalRecord> Journal::load(const std::string& container_id) cons
     throw CorruptJournal(path, e.msg());
   }
   if (!bytes) return std::nullopt;
-  if (!(st.st_mode & S_IWUSR) && !starts_with_whole_frame(*bytes)) {
-    // The ADD marker, empty or with its first record cut short (a kill or a power loss
-    // before that record's fdatasync returned, so no delegate ran on it): the marker is made
-    // writable only once its first frame is durable (write_over_marker()). No save ever
-    // leaves an empty file, let alone a read-only one: a record is appended to a non-empty
-    // log or renamed into place whole (0600), durably whenever it replaces a record
-    // (save()). Any other empty or cut file (by someone else) is corrupt.
+  // The ADD marker: a read-only file that is empty, or whose first record was cut short (a
+  // kill or a power loss before that record's fdatasync returned, so no delegate ran on it):
+  // the marker is made writable only once its first frame is durable (write_over_marker()).
+  // No save ever leaves an empty file, let alone a read-only one: a record is appended to a
+  // non-empty log or renamed into place whole (0600), durably whenever it replaces a record
+  // (save()). Any other empty or cut file (by someone else) is corrupt.
+  const bool read_only = !(st.st_mode & S_IWUSR);
+  auto marker = [&] {
     files_->seen.reset();
-    JournalRecord marker;
-    marker.container_id = container_id;
-    marker.state = JournalState::kDeleted;
-    marker.deleted_at = st.st_mtime;
-    marker.marker = true;
-    return marker;
-  }
+    JournalRecord m;
+    m.container_id = container_id;
+    m.state = JournalState::kDeleted;
+    m.deleted_at = st.st_mtime;
+    m.marker = true;
+    return m;
+  };
+  if (read_only && bytes->empty()) return marker();
   try {
     JournalFileView view = split_journal_file(*bytes);
     files_->seen =
@@ -414,6 +416,9 @@ std::optional<JournalRecord> Journal::load(const std::string& container_id) cons
     return r;
   } catch (const std::exception& e) {
     files_->seen.reset();
+    // Only what cannot be read: a read-only file that holds a record (a whole first frame,
+    // or a format-2 file someone made read-only) is that record.
+    if (read_only && !starts_with_whole_frame(*bytes)) return marker();
     throw CorruptJournal(path, e.what());
   }
 }

@@ -129,10 +129,11 @@ class Journal {
   const std::string& dir() const { return dir_; }
   std::string path_for(const std::string& container_id) const;
 
-  // nullopt when no journal exists. A read-only file that is empty, or whose first frame is
-  // not whole (an ADD's first record cut short), is the ADD marker: a record with `marker`
-  // set, which owes nothing (as a tombstone). Throws CorruptJournal when another file is
-  // empty, unreadable, truncated, not an object, of a newer format, or of another container.
+  // nullopt when no journal exists. A read-only file that is empty, or that holds no record
+  // and whose first frame is not whole (an ADD's first record cut short), is the ADD marker:
+  // a record with `marker` set, which owes nothing (as a tombstone). Throws CorruptJournal when
+  // another file is empty, unreadable, truncated, not an object, of a newer format, or of another
+  // container.
   std::optional<JournalRecord> load(const std::string& container_id) const;
 
   // Creates the container's journal as an empty read-only (0400) file when it has none: the

@@ -484,6 +484,15 @@ TEST_F(JournalTest, ReadOnlyFileWithAWholeFirstRecordIsThatRecord) {
   EXPECT_EQ(inode_of(path), ino);
   EXPECT_EQ(mode_of(path), 0600u);
   EXPECT_EQ(journal_.load("c1")->state, JournalState::kComplete);
+
+  // Nor is a format-2 file that someone made read-only taken for a marker: it holds a record.
+  const std::string legacy = journal_.path_for("c2");
+  spit(legacy, to_json(record_in("c2", JournalState::kAdding)).dump());
+  fs::permissions(legacy, fs::perms::owner_read);
+  rec = journal_.load("c2");
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_FALSE(rec->marker);
+  EXPECT_EQ(rec->state, JournalState::kAdding);
 }
 
 // Between mark_adding() and the first record, the name may have come to lead elsewhere (a
