@@ -18,6 +18,7 @@
 #include "cni/error.h"
 #include "cni/json_limits.h"
 #include "cni/limits.h"
+#include "cni/scope_guard.h"
 #include "cni/state_file.h"
 
 namespace plugin {
@@ -203,6 +204,11 @@ bool intact(const Frame& f) {
   return crc32c(f.payload) == f.crc;
 }
 
+bool starts_with_whole_frame(std::string_view bytes) {
+  std::optional<Frame> f = frame_at(bytes, 0);
+  return f && intact(*f);
+}
+
 }  // namespace
 
 std::string encode_journal_frame(std::string_view payload) {
@@ -278,15 +284,28 @@ struct Journal::Files {
     size_t valid_end = 0;
     bool legacy = false;
   };
+  // The ADD marker this process just created, kept open (O_RDWR) so that the first record
+  // goes into it: a file whose mode says "read-only" can still be written through it.
+  struct Marker {
+    std::string cid;
+    int fd = -1;
+  };
   std::optional<Log> log;
   std::optional<Seen> seen;
-  std::string fresh_marker;  // the container whose ADD marker this process just created
+  std::optional<Marker> marker;
 
   void close_log() {
     if (log && log->fd >= 0) ::close(log->fd);
     log.reset();
   }
-  ~Files() { close_log(); }
+  void close_marker() {
+    if (marker && marker->fd >= 0) ::close(marker->fd);
+    marker.reset();
+  }
+  ~Files() {
+    close_log();
+    close_marker();
+  }
 };
 
 json to_json(const JournalRecord& r) {
@@ -355,7 +374,7 @@ std::optional<JournalRecord> Journal::load(const std::string& container_id) cons
   // A verb loads before it saves, under the container's lock: whatever this process had
   // open for the container may have been replaced since, so the next save opens afresh.
   if (files_->log && files_->log->cid == container_id) files_->close_log();
-  files_->fresh_marker.clear();
+  files_->close_marker();
   std::optional<std::string> bytes;
   struct stat st {};
   try {
@@ -364,18 +383,23 @@ std::optional<JournalRecord> Journal::load(const std::string& container_id) cons
     throw CorruptJournal(path, e.msg());
   }
   if (!bytes) return std::nullopt;
-  if (bytes->empty() && !(st.st_mode & S_IWUSR)) {
-    // The ADD marker. No save ever leaves an empty file, let alone a read-only one: a record
-    // is appended to a non-empty log or renamed into place whole (0600), durably whenever it
-    // replaces a record (save()). Any other empty file (zeroed by someone else) is corrupt.
+  // The ADD marker: a read-only file that is empty, or whose first record was cut short (a
+  // kill or a power loss before that record's fdatasync returned, so no delegate ran on it):
+  // the marker is made writable only once its first frame is durable (write_over_marker()).
+  // No save ever leaves an empty file, let alone a read-only one: a record is appended to a
+  // non-empty log or renamed into place whole (0600), durably whenever it replaces a record
+  // (save()). Any other empty or cut file (by someone else) is corrupt.
+  const bool read_only = !(st.st_mode & S_IWUSR);
+  auto marker = [&] {
     files_->seen.reset();
-    JournalRecord marker;
-    marker.container_id = container_id;
-    marker.state = JournalState::kDeleted;
-    marker.deleted_at = st.st_mtime;
-    marker.marker = true;
-    return marker;
-  }
+    JournalRecord m;
+    m.container_id = container_id;
+    m.state = JournalState::kDeleted;
+    m.deleted_at = st.st_mtime;
+    m.marker = true;
+    return m;
+  };
+  if (read_only && bytes->empty()) return marker();
   try {
     JournalFileView view = split_journal_file(*bytes);
     files_->seen =
@@ -392,6 +416,9 @@ std::optional<JournalRecord> Journal::load(const std::string& container_id) cons
     return r;
   } catch (const std::exception& e) {
     files_->seen.reset();
+    // Only what cannot be read: a read-only file that holds a record (a whole first frame,
+    // or a format-2 file someone made read-only) is that record.
+    if (read_only && !starts_with_whole_frame(*bytes)) return marker();
     throw CorruptJournal(path, e.what());
   }
 }
@@ -400,10 +427,8 @@ bool Journal::open_log(const std::string& cid) const {
   Files& f = *files_;
   if (f.log && f.log->cid == cid) return true;
   f.close_log();
-  if (f.fresh_marker == cid) {
-    f.fresh_marker.clear();
-    return false;  // the empty marker is replaced whole: no need to open it to know that
-  }
+  // The marker we just created gets its first record from write_over_marker().
+  if (f.marker && f.marker->cid == cid) return false;
   const std::string path = path_for(cid);
   // No symlink (ELOOP) and no FIFO (O_NONBLOCK, then the regular-file check): save()
   // replaces whatever is there.
@@ -415,8 +440,8 @@ bool Journal::open_log(const std::string& cid) const {
     return false;
   };
   struct stat st;
-  // The ADD marker (empty) is replaced whole, never appended to: a first frame cut short
-  // would turn "nothing was recorded" into an unreadable file.
+  // An empty file (a marker that an earlier run left) is replaced whole, as before; only
+  // the marker this run created gets its first frame in place (write_over_marker()).
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
       static_cast<size_t>(st.st_size) > kMaxAppendedBytes)
     return give_up();
@@ -447,6 +472,9 @@ bool Journal::open_log(const std::string& cid) const {
   if (valid_end < static_cast<size_t>(st.st_size) &&
       ::ftruncate(fd, static_cast<off_t>(valid_end)) != 0)
     return give_up();
+  // A marker whose first record is whole but whose chmod a kill or a power loss took: from
+  // now on the mode must not excuse a first frame that is cut (load()).
+  if (!(st.st_mode & S_IWUSR)) ::fchmod(fd, 0600);
   log.end = valid_end;
   f.log = std::move(log);
   return true;
@@ -485,12 +513,57 @@ bool Journal::append(const std::string& cid, const std::string& frame, Sync sync
   return true;
 }
 
+bool Journal::write_over_marker(const std::string& cid, const std::string& frame) const {
+  Files& f = *files_;
+  if (!f.marker || f.marker->cid != cid) return false;
+  const int fd = std::exchange(f.marker->fd, -1);
+  f.close_marker();
+  cni::ScopeGuard close_fd([fd] { ::close(fd); });
+  const std::string path = path_for(cid);
+  // Only into the marker as we made it: still at its name (not replaced by another file or
+  // a symlink) and still empty. Anything else takes the temp file + rename that replaces it.
+  struct stat held, named;
+  if (frame.size() > kMaxAppendedBytes || ::fstat(fd, &held) != 0 ||
+      ::lstat(path.c_str(), &named) != 0 || held.st_dev != named.st_dev ||
+      held.st_ino != named.st_ino || !S_ISREG(held.st_mode) || held.st_size != 0)
+    return false;
+  // Until the frame is durable the file stays read-only, so a frame cut short reads as the
+  // marker alone ("nothing owed"); a failed write is also cut back to the empty marker.
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    (void)::ftruncate(fd, 0);
+    throw cni::Error(cni::kIoFailure, std::string(what) + " " + path + ": " + std::strerror(err));
+  };
+  size_t done = 0;
+  while (done < frame.size()) {
+    ssize_t n = ::pwrite(fd, frame.data() + done, frame.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("cannot write");
+    done += static_cast<size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) fail("cannot sync");
+  // A whole record from now on: writable like every record, so that a file cut or emptied
+  // later is corrupt, not a marker. Lost to a crash, open_log() makes it so; the reader
+  // takes a read-only file's whole first frame as the record either way.
+  ::fchmod(fd, 0600);
+  // The marker's name was never flushed.
+  cni::sync_parent_dir(path);
+  close_fd.commit();
+  f.close_log();
+  f.log = Files::Log{cid, fd, frame.size(), true};
+  return true;
+}
+
 void Journal::save(const JournalRecord& record, Sync sync) const {
   ensure_usable();
   const std::string& cid = record.container_id;
   const std::string frame = encode_journal_frame(to_json(record).dump());
   try {
     if (append(cid, frame, sync)) return;
+    // An ordered first record (an ADD's tombstone) keeps the rename: in place it could not
+    // turn the marker writable without a flush.
+    if (sync == Sync::kDurable && write_over_marker(cid, frame)) return;
+    files_->close_marker();
     // A new log holding this record alone, renamed over whatever was there. Durable also
     // when it replaces a record (rare: a log grown too large, a format-2 file): a rename that
     // reached the disk without its data would leave an empty file, which reads as the ADD
@@ -529,11 +602,12 @@ bool Journal::mark_adding(const std::string& container_id) const {
   // O_EXCL: a journal already there (a tombstone, a record a repeated ADD just undid) stays
   // as it is and speaks for itself. No symlink is followed. Read-only (0400) is what tells
   // the marker from a journal that something else emptied.
+  // Kept open for writing: the ADD's first durable record goes into this very file.
   int fd = ::open(path_for(container_id).c_str(),
-                  O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+                  O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
   if (fd < 0) return errno == EEXIST;
-  ::close(fd);
-  files_->fresh_marker = container_id;
+  files_->close_marker();
+  files_->marker = Files::Marker{container_id, fd};
   return true;
 }
 
@@ -555,7 +629,7 @@ void Journal::bury(const JournalRecord& record, std::vector<std::string> abandon
 
 void Journal::remove(const std::string& container_id) const {
   if (files_->log && files_->log->cid == container_id) files_->close_log();
-  if (files_->fresh_marker == container_id) files_->fresh_marker.clear();
+  if (files_->marker && files_->marker->cid == container_id) files_->close_marker();
   if (::unlink(path_for(container_id).c_str()) != 0 && errno != ENOENT) {
     throw cni::Error(cni::kIoFailure,
                      "journal: cannot remove " + path_for(container_id) + ": " + errno_text());

@@ -111,8 +111,9 @@ struct CorruptJournal : std::runtime_error {
 };
 
 // Owns the files of one cniDir. A save appends a frame to the container's log (fdatasync
-// when durable); a new log, or one that would grow past kMaxAppendedBytes, is written as a
-// temp file + rename (+ directory fsync when durable) holding the record alone. Mode 0600, in
+// when durable); an ADD's first durable record goes into the marker it just created; any
+// other new log, or one that would grow past kMaxAppendedBytes, is written as a temp file +
+// rename (+ directory fsync when durable) holding the record alone. Mode 0600, in
 // a 0700 directory owned by the running user; no file is ever opened through a symlink. A runtime
 // never runs two verbs on one container at once; GC takes the per-container lock (lock()) before
 // touching another container's journal.
@@ -128,9 +129,10 @@ class Journal {
   const std::string& dir() const { return dir_; }
   std::string path_for(const std::string& container_id) const;
 
-  // nullopt when no journal exists. An empty read-only file is the ADD marker: a record with
-  // `marker` set, which owes nothing (as a tombstone). Throws CorruptJournal when another file
-  // is empty, unreadable, truncated, not an object, of a newer format, or of another
+  // nullopt when no journal exists. A read-only file that is empty, or that holds no record
+  // and whose first frame is not whole (an ADD's first record cut short), is the ADD marker:
+  // a record with `marker` set, which owes nothing (as a tombstone). Throws CorruptJournal when
+  // another file is empty, unreadable, truncated, not an object, of a newer format, or of another
   // container.
   std::optional<JournalRecord> load(const std::string& container_id) const;
 
@@ -141,12 +143,14 @@ class Journal {
   // from NADs that may have changed since. Never changes an existing file; no fsync (a marker
   // lost to a power loss leaves DEL rebuilding the plan, as before markers). Best effort:
   // false, with errno set, when it cannot be created (the ADD goes on without it). One
-  // open(O_CREAT | O_EXCL) and a close; the first save then replaces it without opening it.
+  // open(O_CREAT | O_EXCL), kept open until the next load(): the first durable save writes
+  // its frame into this file (write_over_marker()) instead of a temp file + rename.
   bool mark_adding(const std::string& container_id) const;
 
   // How a save reaches the disk. Every save is atomic: a reader, or a cnimux started after
   // this one was killed, sees the old record or the new one whole (an appended frame cut
-  // short is skipped; a new file is renamed into place).
+  // short is skipped, as is a first frame cut short in the read-only marker; a new file is
+  // renamed into place).
   enum class Sync {
     // fdatasync of the file (and fsync of the directory when the file's name is new to this
     // run): the record survives a power loss. Required
@@ -230,6 +234,10 @@ class Journal {
   bool append(const std::string& cid, const std::string& frame, Sync sync) const;
   // Opens the container's log for appending, cutting a damaged tail; false when none.
   bool open_log(const std::string& cid) const;
+  // Writes `frame` (durably) into the ADD marker this process just created and makes it the
+  // log; false, changing nothing, when there is no such marker or its name no longer leads
+  // to it empty (replaced by another file or a symlink). Throws cni::Error(kIoFailure).
+  bool write_over_marker(const std::string& cid, const std::string& frame) const;
 
   std::string dir_;
   mutable bool checked_ = false;

@@ -387,6 +387,155 @@ TEST_F(JournalTest, AddMarkerOwesNothingAndGivesWayToTheFirstRecord) {
   EXPECT_TRUE(fs::exists(journal_.path_for("c1")));
 }
 
+unsigned mode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0);
+  return st.st_mode & 0777;
+}
+
+// Puts `bytes` in the existing file at `path` (as a writer cut short would have), keeping
+// its mode.
+void overwrite(const std::string& path, const std::string& bytes) {
+  const fs::perms mode = fs::status(path).permissions();
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+  spit(path, bytes);
+  fs::permissions(path, mode);
+}
+
+// An ADD's first durable record goes into the marker it created: no temp file, no rename.
+TEST_F(JournalTest, FirstDurableRecordIsWrittenIntoTheAddMarker) {
+  journal_.ensure_usable();
+  const std::string path = journal_.path_for("c1");
+  ASSERT_TRUE(journal_.mark_adding("c1"));
+  const ino_t marker = inode_of(path);
+  journal_.save(record_in("c1", JournalState::kAdding));
+  EXPECT_EQ(inode_of(path), marker);
+  EXPECT_EQ(mode_of(path), 0600u);  // a record now: cut or emptied later, it is corrupt
+  journal_.save(record_in("c1", JournalState::kComplete), Journal::Sync::kOrdered);
+  EXPECT_EQ(inode_of(path), marker);  // the log, appended to
+  const std::string bytes = slurp(path);
+  EXPECT_EQ(std::count(bytes.begin(), bytes.end(), '\n'), 4);
+  std::optional<JournalRecord> rec = journal_.load("c1");
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_FALSE(rec->marker);
+  EXPECT_EQ(rec->state, JournalState::kComplete);
+
+  // An ordered first record (the tombstone of an ADD that failed early) is renamed into
+  // place, as before: in place, the marker could not be made writable without a flush.
+  ASSERT_TRUE(journal_.mark_adding("c2"));
+  const ino_t marker2 = inode_of(journal_.path_for("c2"));
+  journal_.bury(record("c2"), {});
+  EXPECT_NE(inode_of(journal_.path_for("c2")), marker2);
+  EXPECT_EQ(mode_of(journal_.path_for("c2")), 0600u);
+}
+
+// A kill or a power loss in the middle of the first record leaves the marker with a cut or
+// unsynced frame: that reads as the marker alone, which owes nothing, since no delegate ran
+// before that frame was durable. The read-only mode is what says so: the same bytes in a
+// writable file are corrupt.
+TEST_F(JournalTest, FirstRecordCutShortReadsAsTheMarkerAlone) {
+  journal_.ensure_usable();
+  const std::string path = journal_.path_for("c1");
+  const std::string frame =
+      encode_journal_frame(to_json(record_in("c1", JournalState::kAdding)).dump());
+  std::string wrong = frame;
+  wrong[frame.size() / 2] ^= 1;
+  const std::pair<const char*, std::string> cuts[] = {
+      {"in the header", frame.substr(0, 5)},
+      {"in the record", frame.substr(0, frame.size() / 2)},
+      {"before its last newline", frame.substr(0, frame.size() - 1)},
+      {"zeros (a power loss after the size grew)", std::string(frame.size(), '\0')},
+      {"bytes that are not what was written", wrong},
+  };
+  for (const auto& [what, bytes] : cuts) {
+    SCOPED_TRACE(what);
+    ASSERT_TRUE(journal_.mark_adding("c1"));
+    overwrite(path, bytes);
+    std::optional<JournalRecord> rec = journal_.load("c1");
+    ASSERT_TRUE(rec.has_value());
+    EXPECT_TRUE(rec->marker);
+    EXPECT_EQ(rec->state, JournalState::kDeleted);
+    EXPECT_TRUE(rec->attachments.empty());
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    EXPECT_THROW(journal_.load("c1"), CorruptJournal);
+    fs::permissions(path, fs::perms::owner_read);
+    // The next save (the ADD's tombstone, another ADD's first record) replaces it whole.
+    ASSERT_TRUE(journal_.load("c1").has_value());
+    journal_.save(record_in("c1", JournalState::kAdding));
+    EXPECT_EQ(journal_.load("c1")->state, JournalState::kAdding);
+    EXPECT_EQ(mode_of(path), 0600u);
+    journal_.remove("c1");
+  }
+}
+
+// Killed (or a power loss) after the first frame was durable but before the marker was
+// made writable: the whole frame is the record, and the next save makes the file writable.
+TEST_F(JournalTest, ReadOnlyFileWithAWholeFirstRecordIsThatRecord) {
+  journal_.ensure_usable();
+  const std::string path = journal_.path_for("c1");
+  ASSERT_TRUE(journal_.mark_adding("c1"));
+  overwrite(path, encode_journal_frame(to_json(record_in("c1", JournalState::kAdding)).dump()));
+  std::optional<JournalRecord> rec = journal_.load("c1");
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_FALSE(rec->marker);
+  EXPECT_EQ(rec->state, JournalState::kAdding);
+  const ino_t ino = inode_of(path);
+  journal_.save(record_in("c1", JournalState::kComplete), Journal::Sync::kOrdered);
+  EXPECT_EQ(inode_of(path), ino);
+  EXPECT_EQ(mode_of(path), 0600u);
+  EXPECT_EQ(journal_.load("c1")->state, JournalState::kComplete);
+
+  // Nor is a format-2 file that someone made read-only taken for a marker: it holds a record.
+  const std::string legacy = journal_.path_for("c2");
+  spit(legacy, to_json(record_in("c2", JournalState::kAdding)).dump());
+  fs::permissions(legacy, fs::perms::owner_read);
+  rec = journal_.load("c2");
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_FALSE(rec->marker);
+  EXPECT_EQ(rec->state, JournalState::kAdding);
+}
+
+// Between mark_adding() and the first record, the name may have come to lead elsewhere (a
+// symlink, another file) or the marker may no longer be empty: the record is then renamed
+// into place as before, replacing what is there, and nothing is written through the name
+// or into the marker we made.
+TEST_F(JournalTest, MarkerReplacedBeforeTheFirstRecordIsNotWrittenThrough) {
+  journal_.ensure_usable();
+  const std::string path = journal_.path_for("c1");
+  const std::string held = tmp_.file("marker");  // keeps the marker's inode to look at
+  const std::string target = tmp_.file("elsewhere");
+
+  ASSERT_TRUE(journal_.mark_adding("c1"));
+  fs::create_hard_link(path, held);
+  fs::remove(path);
+  spit(target, "");
+  fs::create_symlink(target, path);
+  journal_.save(record_in("c1", JournalState::kAdding));
+  EXPECT_FALSE(fs::is_symlink(path));
+  EXPECT_EQ(slurp(target), "");
+  EXPECT_EQ(fs::file_size(held), 0u);
+  EXPECT_EQ(journal_.load("c1")->state, JournalState::kAdding);
+  journal_.remove("c1");
+  fs::remove(held);
+
+  ASSERT_TRUE(journal_.mark_adding("c1"));
+  fs::create_hard_link(path, held);
+  fs::remove(path);
+  spit(path, "");  // another empty file in its place
+  fs::permissions(path, fs::perms::owner_read);
+  journal_.save(record_in("c1", JournalState::kAdding));
+  EXPECT_EQ(fs::file_size(held), 0u);
+  EXPECT_EQ(journal_.load("c1")->state, JournalState::kAdding);
+  journal_.remove("c1");
+
+  ASSERT_TRUE(journal_.mark_adding("c1"));
+  const ino_t marker = inode_of(path);
+  overwrite(path, "written by someone else");
+  journal_.save(record_in("c1", JournalState::kAdding));
+  EXPECT_NE(inode_of(path), marker);
+  EXPECT_EQ(journal_.load("c1")->state, JournalState::kAdding);
+}
+
 TEST_F(JournalTest, LogThatWouldGrowPastTheLimitStartsANewFile) {
   JournalRecord big = record_in("c1", JournalState::kAdding);
   big.attachments.front().planned.conflist = std::string(kMaxAppendedBytes / 3, 'x');
