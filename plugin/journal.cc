@@ -275,6 +275,20 @@ struct Journal::Files {
     int fd = -1;
     uint64_t end = 0;           // where the next frame goes
     bool name_durable = false;  // the file's directory entry is known to be on disk
+    bool read_only = false;     // the marker, holding a first frame that is not yet durable
+    bool unflushed = false;     // data written since the last fdatasync
+
+    // What follows the flush of the log's data: the marker becomes writable like every
+    // record, so that a file cut or emptied later is corrupt, not a marker (lost to a crash,
+    // open_log() makes it so; the reader takes a read-only file's whole first frame as the
+    // record either way); and a name this run did not make durable is flushed.
+    void finish_durable(const std::string& path) {
+      unflushed = false;
+      if (read_only) ::fchmod(fd, 0600);
+      read_only = false;
+      if (!name_durable) cni::sync_parent_dir(path);
+      name_durable = true;
+    }
   };
   struct Seen {
     std::string cid;
@@ -504,16 +518,15 @@ bool Journal::append(const std::string& cid, const std::string& frame, Sync sync
     done += static_cast<size_t>(n);
   }
   log.end += frame.size();
+  log.unflushed = true;
   if (sync == Sync::kDurable) {
     if (::fdatasync(log.fd) != 0) fail("cannot sync");
-    // A file this run did not create durably may have a name that is not on disk yet.
-    if (!log.name_durable) cni::sync_parent_dir(path);
-    log.name_durable = true;
+    log.finish_durable(path);
   }
   return true;
 }
 
-bool Journal::write_over_marker(const std::string& cid, const std::string& frame) const {
+bool Journal::write_over_marker(const std::string& cid, const std::string& frame, Sync sync) const {
   Files& f = *files_;
   if (!f.marker || f.marker->cid != cid) return false;
   const int fd = std::exchange(f.marker->fd, -1);
@@ -541,16 +554,20 @@ bool Journal::write_over_marker(const std::string& cid, const std::string& frame
     if (n <= 0) fail("cannot write");
     done += static_cast<size_t>(n);
   }
-  if (::fdatasync(fd) != 0) fail("cannot sync");
-  // A whole record from now on: writable like every record, so that a file cut or emptied
-  // later is corrupt, not a marker. Lost to a crash, open_log() makes it so; the reader
-  // takes a read-only file's whole first frame as the record either way.
-  ::fchmod(fd, 0600);
-  // The marker's name was never flushed.
-  cni::sync_parent_dir(path);
+  // The marker's name was never flushed; it stays read-only until its frame is durable.
+  Files::Log log{cid,
+                 fd,
+                 frame.size(),
+                 /*name_durable=*/false,
+                 /*read_only=*/true,
+                 /*unflushed=*/true};
+  if (sync == Sync::kDurable) {
+    if (::fdatasync(fd) != 0) fail("cannot sync");
+    log.finish_durable(path);
+  }
   close_fd.commit();
   f.close_log();
-  f.log = Files::Log{cid, fd, frame.size(), true};
+  f.log = std::move(log);
   return true;
 }
 
@@ -562,7 +579,7 @@ void Journal::save(const JournalRecord& record, Sync sync) const {
     if (append(cid, frame, sync)) return;
     // An ordered first record (an ADD's tombstone) keeps the rename: in place it could not
     // turn the marker writable without a flush.
-    if (sync == Sync::kDurable && write_over_marker(cid, frame)) return;
+    if (sync != Sync::kOrdered && write_over_marker(cid, frame, sync)) return;
     files_->close_marker();
     // A new log holding this record alone, renamed over whatever was there. Durable also
     // when it replaces a record (rare: a log grown too large, a format-2 file): a rename that
@@ -574,7 +591,7 @@ void Journal::save(const JournalRecord& record, Sync sync) const {
                          (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0);
     int fd = cni::replace_state_file(path, temp_path(cid), frame, durable);
     files_->close_log();
-    files_->log = Files::Log{cid, fd, frame.size(), durable};
+    files_->log = Files::Log{cid, fd, frame.size(), durable, /*read_only=*/false, !durable};
   } catch (const cni::Error& e) {
     throw cni::Error(e.code(), "journal: " + e.msg());
   }
@@ -586,16 +603,16 @@ void Journal::sync(const std::string& container_id) const {
     throw cni::Error(cni::kIoFailure, "journal: " + path + " has no save of this run to sync");
   }
   Files::Log& log = *files_->log;
+  if (!log.unflushed && log.name_durable && !log.read_only) return;  // a durable save did it
   if (::fdatasync(log.fd) != 0) {
     const int err = errno;
     throw cni::Error(cni::kIoFailure, "journal: cannot sync " + path + ": " + std::strerror(err));
   }
   try {
-    if (!log.name_durable) cni::sync_parent_dir(path);
+    log.finish_durable(path);
   } catch (const cni::Error& e) {
     throw cni::Error(e.code(), "journal: " + e.msg());
   }
-  log.name_durable = true;
 }
 
 bool Journal::mark_adding(const std::string& container_id) const {

@@ -160,6 +160,10 @@ class Journal {
     // a save that claims less outstanding work than the record before it (an attachment
     // finished, a rollback done), since replaying the older record merely repeats DELs.
     kOrdered,
+    // Written as a kDurable save would be (into this ADD's marker, when there is one), but
+    // not flushed: sync() must make it durable before anything depends on it. It lets a
+    // delegate start while the flush is in flight (docs/journal.md, "Durability").
+    kDeferred,
   };
 
   // Replaces the container's journal with `record`. Throws cni::Error(kIoFailure). The
@@ -169,9 +173,7 @@ class Journal {
 
   // Makes every save of the container so far durable, as a kDurable save would have: an
   // fdatasync of its log, and an fsync of the directory while the log's name is not known to
-  // be on disk. Throws cni::Error(kIoFailure). With save(kOrdered) it lets a delegate start
-  // while the flush is in flight, as long as the delegate gets its config only after this
-  // returns (docs/journal.md, "Durability").
+  // be on disk. Throws cni::Error(kIoFailure). It completes a kDeferred save.
   void sync(const std::string& container_id) const;
 
   // Removes the container's journal; absent is fine.
@@ -234,10 +236,11 @@ class Journal {
   bool append(const std::string& cid, const std::string& frame, Sync sync) const;
   // Opens the container's log for appending, cutting a damaged tail; false when none.
   bool open_log(const std::string& cid) const;
-  // Writes `frame` (durably) into the ADD marker this process just created and makes it the
-  // log; false, changing nothing, when there is no such marker or its name no longer leads
-  // to it empty (replaced by another file or a symlink). Throws cni::Error(kIoFailure).
-  bool write_over_marker(const std::string& cid, const std::string& frame) const;
+  // Writes `frame` into the ADD marker this process just created (flushed unless `sync` is
+  // kDeferred) and makes it the log; false, changing nothing, when there is no such marker or its
+  // name no longer leads to it empty (replaced by another file or a symlink). Throws
+  // cni::Error(kIoFailure).
+  bool write_over_marker(const std::string& cid, const std::string& frame, Sync sync) const;
 
   std::string dir_;
   mutable bool checked_ = false;

@@ -180,7 +180,7 @@ void run_attachments(Session& s, JournalRecord& rec) {
     check_interrupted();
     a.state = AttachmentState::kStarted;
     try {
-      s.journal().save(rec, Journal::Sync::kOrdered);
+      s.journal().save(rec, Journal::Sync::kDeferred);
     } catch (...) {
       a.state = AttachmentState::kPending;  // never ran: the rollback must not DEL it
       throw;
