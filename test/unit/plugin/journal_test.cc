@@ -429,6 +429,43 @@ TEST_F(JournalTest, FirstDurableRecordIsWrittenIntoTheAddMarker) {
   EXPECT_EQ(mode_of(journal_.path_for("c2")), 0600u);
 }
 
+// A deferred start (the delegate starts while its record is flushed) is written into the
+// marker at once and stays read-only, i.e. "a first frame that may be cut", until sync() has
+// flushed it; a second sync finds nothing to do.
+TEST_F(JournalTest, DeferredFirstRecordGoesIntoTheMarkerAndSyncMakesItDurable) {
+  journal_.ensure_usable();
+  const std::string path = journal_.path_for("c1");
+  ASSERT_TRUE(journal_.mark_adding("c1"));
+  const ino_t marker = inode_of(path);
+  journal_.save(record_in("c1", JournalState::kAdding), Journal::Sync::kDeferred);
+  EXPECT_EQ(inode_of(path), marker);
+  EXPECT_EQ(mode_of(path), 0400u) << "writable before its frame was flushed";
+  journal_.sync("c1");
+  EXPECT_EQ(mode_of(path), 0600u);
+  EXPECT_NO_THROW(journal_.sync("c1"));
+  // A later deferred start is appended and flushed the same way.
+  journal_.save(record_in("c1", JournalState::kAdding), Journal::Sync::kDeferred);
+  journal_.sync("c1");
+  EXPECT_EQ(inode_of(path), marker);
+  std::optional<JournalRecord> rec = Journal(dir_).load("c1");
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_FALSE(rec->marker);
+  EXPECT_EQ(rec->state, JournalState::kAdding);
+}
+
+// sync() of a container this Journal saved nothing for is an I/O error naming the file, not
+// a silent success that would let a delegate act with nothing on disk.
+TEST_F(JournalTest, SyncWithoutASaveFails) {
+  journal_.ensure_usable();
+  try {
+    journal_.sync("nothing");
+    FAIL() << "no error";
+  } catch (const cni::Error& e) {
+    EXPECT_EQ(e.code(), cni::kIoFailure);
+    EXPECT_NE(e.msg().find(journal_.path_for("nothing")), std::string::npos) << e.msg();
+  }
+}
+
 // A kill or a power loss in the middle of the first record leaves the marker with a cut or
 // unsynced frame: that reads as the marker alone, which owes nothing, since no delegate ran
 // before that frame was durable. The read-only mode is what says so: the same bytes in a
