@@ -10,11 +10,12 @@
  * CNI_IFNAME set to its own line's ifname.
  *
  * ADD: reads each delegate's config file; writes the plan (every config) and "start eth0" as a
- * new journal file (temp file, write, fdatasync, rename, fsync of the directory); then for each
- * later attachment appends the previous one's result and its own start (pwrite + fdatasync),
- * which is cnimux's journal (docs/journal.md, "Durability"); runs each delegate (vfork + execve,
- * config on a stdin pipe, result from a stdout pipe, waitpid); appends the last result and
- * "complete" with no flush; prints the cluster network's result, as cnimux returns.
+ * new journal file; then for each later attachment appends the previous one's result and its
+ * own start (pwrite); runs each delegate (vfork + execve, config on a stdin pipe, result from a
+ * stdout pipe, waitpid), and between its exec and its config makes that record durable
+ * (fdatasync, and for the new file an fsync of the directory), as cnimux's journal does
+ * (docs/journal.md, "Durability"); appends the last result and "complete" with no flush;
+ * prints the cluster network's result, as cnimux returns.
  * DEL: reads the journal (the configs and results are there, as in cnimux's), runs each
  * delegate's DEL newest first with its prevResult spliced into its config, then appends a
  * tombstone with no flush. Any failure ends it with exit 1 and a message on stderr.
@@ -99,20 +100,23 @@ static void frame(char* buf, size_t* len, const char* tag, const char* ifname, c
   buf[(*len)++] = '\n';
 }
 
-/* The first record of a container: a new file, durable before the first delegate runs. Returns
- * the open file, for the later appends. */
+/* The first record of a container: a new file, written but not yet flushed (flush() does
+ * that once the first delegate exists, before it gets its config, as cnimux does). Returns the
+ * open file, for the later appends. */
 static int journal_create(const char* path, const char* bytes, size_t n) {
-  char tmp[kPath];
-  put(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) die("cannot create %s", tmp);
-  write_all(fd, bytes, n, tmp);
-  if (fdatasync(fd) != 0) die("cannot sync %s", tmp);
-  if (rename(tmp, path) != 0) die("cannot rename %s", tmp);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) die("cannot create %s", path);
+  write_all(fd, bytes, n, path);
+  return fd;
+}
+
+/* Makes the journal durable: its data, and with `name` its directory entry too. */
+static void flush(int fd, int name) {
+  if (fdatasync(fd) != 0) die("cannot sync the journal");
+  if (!name) return;
   int dfd = open(g_cni_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || fsync(dfd) != 0) die("cannot sync %s", g_cni_dir);
   close(dfd);
-  return fd;
 }
 
 /* One more record at the end of the journal; `durable`: flushed before it returns. */
@@ -123,9 +127,11 @@ static void journal_append(int fd, off_t* end, const char* bytes, size_t n, int 
 }
 
 /* Runs one delegate: `conf` on its stdin, its stdout into `out` (NUL-terminated); exits
- * non-zero loudly. vfork: the parent waits only for the exec, and copies no page tables. */
+ * non-zero loudly. vfork: the parent waits only for the exec, and copies no page tables. With
+ * `journal_fd` >= 0 the journal is flushed (and its name with `name`) after the exec and
+ * before the config is written: the flush overlaps the delegate's start, as in cnimux. */
 static size_t run_delegate(const struct Attachment* a, const char* conf, size_t conf_len, char* out,
-                           size_t cap) {
+                           size_t cap, int journal_fd, int name) {
   static char* envp[128];
   static char ifname_var[32];
   int n = 0;
@@ -150,6 +156,7 @@ static size_t run_delegate(const struct Attachment* a, const char* conf, size_t 
   if (pid < 0) die("vfork failed");
   close(in[0]);
   close(outp[1]);
+  if (journal_fd >= 0) flush(journal_fd, name);
   /* A config is far smaller than a pipe's buffer, so writing it all first cannot deadlock. */
   write_all(in[1], conf, conf_len, "a delegate's stdin");
   close(in[1]);
@@ -203,16 +210,16 @@ static int add(const char* path) {
   off_t end = (off_t)len;
   for (int i = 0; i < g_count; ++i) {
     struct Attachment* a = &g_att[i];
-    if (i > 0) { /* the previous result and this start, durable before this delegate runs */
+    if (i > 0) { /* the previous result and this start, durable before this delegate's config */
       len = 0;
       frame(g_record, &len, "added", g_att[i - 1].ifname, "-", g_att[i - 1].result,
             g_att[i - 1].result_len);
       frame(g_record, &len, "start", a->ifname, "-", "", 0);
-      journal_append(fd, &end, g_record, len, 1);
+      journal_append(fd, &end, g_record, len, 0);
     }
     a->result = g_results + g_results_used;
-    a->result_len =
-        run_delegate(a, a->conf, a->conf_len, g_results + g_results_used, kBig - g_results_used);
+    a->result_len = run_delegate(a, a->conf, a->conf_len, g_results + g_results_used,
+                                 kBig - g_results_used, fd, i == 0);
     g_results_used += a->result_len + 1;
   }
   const struct Attachment* last = &g_att[g_count - 1];
@@ -271,7 +278,7 @@ static int del(const char* path) {
   read_journal(fd);
   char out[kBig];
   for (int i = g_count; i-- > 0;)
-    run_delegate(&g_att[i], g_conf_buf, with_prev_result(&g_att[i]), out, sizeof out);
+    run_delegate(&g_att[i], g_conf_buf, with_prev_result(&g_att[i]), out, sizeof out, -1, 0);
   size_t len = 0;
   frame(g_record, &len, "deleted", "-", "-", "", 0);
   struct stat st;
