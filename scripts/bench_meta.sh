@@ -10,7 +10,8 @@
 #   --write-docs  also replaces the tables between the meta-bench markers in docs/performance.md
 # Env: META_BENCH_ITERATIONS (default 100), META_BENCH_WARMUP (5), META_BENCH_RSS_RUNS (10),
 #      META_BENCH_RT (real-time priority of the second column, default 10; 0: no such column),
-#      META_BENCH_LOADED=0 to skip the loaded run.
+#      META_BENCH_LOADED=0 to skip the loaded run,
+#      META_BENCH_CNIMUX=<binary> to measure another cnimux binary (an A/B of a lever).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -42,7 +42,11 @@ BenchNode::BenchNode(const std::string& build_dir, const std::string& plugins_di
   try {
     for (const char* sub : {"bin", "net.d", "nads", "journal", "floor", "floor-journal"})
       fs::create_directories(dir_ + "/" + sub);
-    fs::create_symlink(fs::absolute(build_dir + "/plugin/cnimux"), bin("cnimux"));
+    // META_BENCH_CNIMUX: another cnimux binary (one built from an earlier commit), so a
+    // lever can be measured as an A/B with everything else the same.
+    const char* other = std::getenv("META_BENCH_CNIMUX");
+    fs::create_symlink(fs::absolute(other && *other ? other : build_dir + "/plugin/cnimux"),
+                       bin("cnimux"));
     fs::create_symlink(fs::absolute(build_dir + "/ipam/cnimux-ipam"), bin("cnimux-ipam"));
     fs::create_symlink(fs::absolute(build_dir + "/test/bench/meta/cnimux-bench-floor"),
                        bin("cnimux-bench-floor"));
