@@ -41,13 +41,13 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kill9 import journal_record  # noqa: E402  (one reader of the journal's file format)
 import time
 import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from journal_file import journal_record  # noqa: E402  (one reader of the journal's file format)
 from kill9 import sh, wait_until  # noqa: E402  (the helpers the two drivers share)
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

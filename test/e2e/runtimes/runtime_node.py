@@ -14,25 +14,10 @@ import tempfile
 import time
 
 
-def journal_record(data):
-    """The current record of a journal file's bytes (docs/journal.md, "File format"): the
-    last whole frame of a log ("J <length> <crc32c>\\n<JSON>\\n" ...), or a format-2 file's
-    JSON. Raises ValueError when there is none. (The checksum is left to cnimux's reader.)"""
-    if not data.startswith(b"J "):
-        return json.loads(data)
-    record, pos = None, 0
-    while pos < len(data):
-        nl = data.find(b"\n", pos)
-        head = data[pos:nl].split(b" ") if nl >= 0 else []
-        if len(head) != 3 or head[0] != b"J" or not head[1].isdigit():
-            break
-        end = nl + 1 + int(head[1])
-        if data[end:end + 1] != b"\n":
-            break
-        record, pos = data[nl + 1:end], end + 1
-    if record is None:
-        raise ValueError("no whole record")
-    return json.loads(record)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+from journal_file import journal_record  # noqa: E402  (one reader of the journal's file format)
+
 
 SKIP = 77  # ctest SKIP_RETURN_CODE: the runtime itself cannot start here
 
