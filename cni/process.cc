@@ -75,7 +75,6 @@ void close_from(int from) {
 // written for the architecture, under valgrind, or when clone() fails, the guard is a fork as
 // before.
 #if defined(__x86_64__) || defined(__aarch64__)
-constexpr bool kCloneGuard = true;
 
 // A system call with up to three arguments; returns the kernel's value (-errno on failure).
 [[gnu::always_inline]] inline long raw_syscall(long nr, long a = 0, long b = 0, long c = 0) {
@@ -152,7 +151,6 @@ pid_t clone_guard(int watch_fd, void* stack, size_t size) {
   return pid;
 }
 #else
-constexpr bool kCloneGuard = false;
 constexpr size_t kCloneGuardStack = 0;
 pid_t clone_guard(int, void*, size_t) {
   errno = ENOSYS;
@@ -326,7 +324,7 @@ ProcessGroupGuard::ProcessGroupGuard(Start how) {
 }
 
 pid_t ProcessGroupGuard::start(int watch_fd, Start how) {
-  if (how == Start::kCloneWherePossible && kCloneGuard && clone_guard_possible()) {
+  if (how == Start::kCloneWherePossible && clone_guard_possible()) {
     void* stack = ::mmap(nullptr, kCloneGuardStack, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack != MAP_FAILED) {

@@ -398,8 +398,6 @@ bool is_in_tree(const std::string& type, const std::vector<std::string>& in_tree
   return std::find(in_tree.begin(), in_tree.end(), type) != in_tree.end();
 }
 
-// The conflist with the probe key set on its in-tree plugins (`probe`) and removed from every
-// other plugin; the bytes are left alone when nothing changes.
 // Whether with_probe_key() could change `conflist`: it names the probe key, or, when a probe
 // is wanted, an in-tree type. Most conflists do neither and are not parsed at all.
 bool may_need_probe_key(const std::string& conflist, bool probe,
@@ -414,6 +412,8 @@ bool may_need_probe_key(const std::string& conflist, bool probe,
   });
 }
 
+// The conflist with the probe key set on its in-tree plugins (`probe`) and removed from every
+// other plugin; the bytes are left alone when nothing changes.
 std::string with_probe_key(const std::string& conflist, const std::optional<json>& probe,
                            const std::vector<std::string>& in_tree) {
   if (!may_need_probe_key(conflist, probe.has_value(), in_tree)) return conflist;

@@ -603,7 +603,8 @@ void Journal::sync(const std::string& container_id) const {
     throw cni::Error(cni::kIoFailure, "journal: " + path + " has no save of this run to sync");
   }
   Files::Log& log = *files_->log;
-  if (!log.unflushed && log.name_durable && !log.read_only) return;  // a durable save did it
+  // A durable save did it already (a marker still read-only always has unflushed data).
+  if (!log.unflushed && log.name_durable) return;
   if (::fdatasync(log.fd) != 0) {
     const int err = errno;
     throw cni::Error(cni::kIoFailure, "journal: cannot sync " + path + ": " + std::strerror(err));

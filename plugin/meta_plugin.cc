@@ -174,7 +174,7 @@ void check_interrupted() {
 }
 
 // Runs every attachment in order. Each start is durable before its delegate gets its config,
-// finish is recorded together with the next start.
+// and each finish is recorded together with the next start.
 void run_attachments(Session& s, JournalRecord& rec) {
   for (auto& a : rec.attachments) {
     check_interrupted();
