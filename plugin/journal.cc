@@ -6,6 +6,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <sys/platform/x86.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -160,7 +163,11 @@ __attribute__((target("sse4.2"))) uint32_t crc32c_sse42(uint32_t crc, const unsi
 uint32_t crc32c(std::string_view bytes) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
 #if defined(__x86_64__)
-  static const bool sse42 = __builtin_cpu_supports("sse4.2");
+  // glibc's record of the CPU, filled in by the dynamic loader before main. Not
+  // __builtin_cpu_supports: that links libgcc's constructor, which runs the CPUID
+  // instruction some thirty times at every start, and each one is a trap to the hypervisor
+  // on a virtual machine (about 0.1 ms per call here; docs/performance.md).
+  static const bool sse42 = CPU_FEATURE_ACTIVE(SSE4_2);
   if (sse42) return ~crc32c_sse42(~0u, p, bytes.size());
 #endif
   return ~crc32c_table(~0u, p, bytes.size());
