@@ -19,6 +19,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <mutex>
 #include <system_error>
 
 #include "cni/scope_guard.h"
@@ -33,6 +35,51 @@ std::atomic<pid_t> g_running_groups[kGroupSlots];
 std::atomic<unsigned> g_kill_generation{0};
 static_assert(std::atomic<pid_t>::is_always_lock_free, "needed in a signal handler");
 static_assert(std::atomic<unsigned>::is_always_lock_free, "needed in a signal handler");
+
+// ---- Guards killed but not yet reaped (ProcessGroupGuard's destructor). ----
+//
+// A killed guard takes a wake-up and a context switch to die; waiting for that in the
+// destructor put both on the critical path of every delegate (about 0.1 ms per call on
+// this VM; docs/performance.md). Instead the killed guard stays a zombie, which keeps its
+// pid and so its group id from being reused, until reap_killed_guards() reaps it: when
+// the list is full, in the forked child before it leaves, and at exit (an atexit handler),
+// by when it has long died. Nothing is left for the runtime or a subreaper to reap.
+
+struct KilledGuard {
+  pid_t pid;
+  void* stack;  // the clone guard's stack, or nullptr for a fork
+};
+constexpr size_t kKilledGuardSlots = 16;
+std::mutex g_killed_mutex;
+KilledGuard g_killed[kKilledGuardSlots];
+size_t g_killed_count = 0;
+
+void unmap_guard_stack(void* stack);
+
+void reap_one(const KilledGuard& g, int options) {
+  pid_t r;
+  while ((r = ::waitpid(g.pid, nullptr, options)) < 0 && errno == EINTR) {
+  }
+  // Blocking: reaped, or ECHILD (not our child: we are a fork that inherited the list).
+  (void)r;
+  unmap_guard_stack(g.stack);
+}
+
+void reap_killed_guards_locked() {
+  for (size_t i = 0; i < g_killed_count; ++i) reap_one(g_killed[i], 0);
+  g_killed_count = 0;
+}
+
+void reap_later(pid_t pid, void* stack) {
+  std::lock_guard lock(g_killed_mutex);
+  static const bool at_exit = std::atexit(reap_killed_guards) == 0;
+  if (!at_exit || g_killed_count == kKilledGuardSlots) reap_killed_guards_locked();
+  if (!at_exit) {
+    reap_one({pid, stack}, 0);
+    return;
+  }
+  g_killed[g_killed_count++] = {pid, stack};
+}
 
 // Closes every descriptor from `from` up. close_range() needs Linux 5.9.
 void close_from(int from) {
@@ -161,6 +208,10 @@ bool clone_guard_possible() {
 }
 #endif
 
+void unmap_guard_stack(void* stack) {
+  if (stack) ::munmap(stack, kCloneGuardStack);
+}
+
 // Writes all of `data`; false on any failure. Async-signal-safe.
 bool write_all(int fd, const char* data, size_t size) {
   while (size > 0) {
@@ -193,6 +244,7 @@ bool write_all(int fd, const char* data, size_t size) {
     status = 70;  // work() must not throw; the parent reports an unfinished call
   }
   if (auto logger = spdlog::default_logger_raw()) logger->flush();
+  reap_killed_guards();  // _exit skips the atexit handler; leave no zombie to a subreaper
   ::_exit(status);
 }
 
@@ -342,16 +394,20 @@ pid_t ProcessGroupGuard::start(int watch_fd, Start how) {
 }
 
 void ProcessGroupGuard::release_stack() noexcept {
-  if (stack_) ::munmap(stack_, kCloneGuardStack);
+  unmap_guard_stack(stack_);
   stack_ = nullptr;
+}
+
+void reap_killed_guards() noexcept {
+  std::lock_guard lock(g_killed_mutex);
+  reap_killed_guards_locked();
 }
 
 ProcessGroupGuard::~ProcessGroupGuard() {
   kill();
   ::close(death_pipe_);
-  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-  }
-  release_stack();  // only once the guard that ran on it is gone
+  reap_later(pid_, stack_);  // keeps the stack until the guard that runs on it is gone
+  stack_ = nullptr;
 }
 
 void ProcessGroupGuard::kill() const noexcept {

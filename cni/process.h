@@ -36,7 +36,8 @@ class ProcessGroupGuard {
   // Starts the guard; the group exists when this returns. Throws std::system_error with the
   // errno of pipe2() or of fork().
   explicit ProcessGroupGuard(Start how = Start::kCloneWherePossible);
-  // kill(), then reaps the guard.
+  // kill(). The guard is reaped later, by reap_killed_guards(), so that waiting for it to
+  // die is not on the caller's path; until then it is a zombie that keeps the group id.
   ~ProcessGroupGuard();
   ProcessGroupGuard(const ProcessGroupGuard&) = delete;
   ProcessGroupGuard& operator=(const ProcessGroupGuard&) = delete;
@@ -57,6 +58,11 @@ class ProcessGroupGuard {
   int death_pipe_ = -1;    // the write end: closed only by our death or the destructor
   void* stack_ = nullptr;  // the clone guard's stack, unmapped once it is reaped
 };
+
+// Reaps every guard a ~ProcessGroupGuard killed and left a zombie. Runs at exit (an atexit
+// handler registered by the first such destructor) and before a forked child's _exit; call it
+// before any other exit that skips atexit handlers, so no zombie is left to a subreaper.
+void reap_killed_guards() noexcept;
 
 // Kills the process group of every delegate child currently running in this process with
 // SIGKILL. Async-signal-safe (atomics and killpg only): the meta plugin calls it from its

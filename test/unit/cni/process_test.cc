@@ -8,9 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -72,9 +75,53 @@ TEST_P(ProcessGroupGuardTest, LeadsItsGroupAndHoldsOnlyItsPipe) {
     EXPECT_TRUE(eventually([&] { return descriptors_of(guard_pid) == 1; }))
         << "the guard holds " << descriptors_of(guard_pid) << " descriptors";
   }
-  // The destructor killed and reaped it: no zombie, no process.
-  EXPECT_FALSE(process_alive(guard_pid));
-  EXPECT_EQ(::waitpid(guard_pid, nullptr, WNOHANG), -1);
+  // The destructor killed it; it stays a zombie (keeping its group id) until reaped.
+  EXPECT_TRUE(eventually([&] { return !process_alive(guard_pid); }));
+  reap_killed_guards();
+  EXPECT_EQ(::waitpid(guard_pid, nullptr, WNOHANG), -1) << "reap_killed_guards() left it";
+  EXPECT_EQ(errno, ECHILD);
+}
+
+// Runs `body` in a child that then leaves by exit(0), inside a subreaper of our own: true
+// when no process was left to the subreaper (an unreaped guard would be reparented to it).
+bool leaves_nothing_to_a_subreaper(const std::function<void()>& body) {
+  const pid_t reaper = ::fork();
+  if (reaper == 0) {
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    const pid_t worker = ::fork();
+    if (worker == 0) {
+      body();
+      std::exit(0);  // not _exit: the atexit handler is what reaps
+    }
+    int status = 0;
+    if (::waitpid(worker, &status, 0) != worker || !WIFEXITED(status)) ::_exit(2);
+    // Anything the worker left is now our child; give a slow death time to arrive.
+    std::this_thread::sleep_for(200ms);
+    ::_exit(::waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(reaper, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST_P(ProcessGroupGuardTest, AKilledGuardIsReapedAtExitNotLeftToASubreaper) {
+  const Start how = GetParam();
+  EXPECT_TRUE(leaves_nothing_to_a_subreaper([how] {
+    for (int i = 0; i < 20; ++i) ProcessGroupGuard guard(how);  // more than the list holds
+  }));
+}
+
+TEST_P(ProcessGroupGuardTest, AForkedCallReapsTheGuardsItKilled) {
+  const Start how = GetParam();
+  EXPECT_TRUE(leaves_nothing_to_a_subreaper([how] {
+    const ForkOutcome out = run_in_fork(
+        [how] {
+          ProcessGroupGuard guard(how);
+          return std::string("done");
+        },
+        10s, 64);
+    if (!out.finished) std::exit(3);
+  }));
 }
 
 // Which form each start gives: the clone shares our memory (a write of ours shows in its
