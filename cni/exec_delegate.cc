@@ -30,6 +30,7 @@
 
 #include "cni/error.h"
 #include "cni/json_limits.h"
+#include "cni/phase_trace.h"
 #include "cni/process.h"
 #include "cni/scope_guard.h"
 #include "cni/text.h"
@@ -513,6 +514,7 @@ DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateReques
   bp::child child =
       start_child(type_, options_, binary, env.get(), ioc, pipes, guard->pgid(), group);
   const pid_t pid = child.id();
+  phase_mark("delegate-started");
   spdlog::debug("{}: started {} {} pid {} group {} (container {}, ifname {})", type_, binary,
                 verb_name(req.verb), pid, guard->pgid(), req.container_id, req.ifname);
   // Whatever happens below, no member of the group outlives this call unreaped.
@@ -523,6 +525,7 @@ DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateReques
     child.wait(ec);
   });
   if (req.before_input) req.before_input();  // a throw: `reap` kills the unfed delegate
+  phase_mark("delegate-may-read");
   Capture out(pipes->out, Options::kMaxStdout);
   Capture err(pipes->err, Options::kMaxStderr);
   const bool timed_out = collect(ioc, child, *guard, *pipes, req, out, err);
@@ -530,6 +533,7 @@ DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateReques
   std::error_code ec;
   child.wait(ec);
   reap.commit();
+  phase_mark("delegate-reaped");
 
   const int status = child.native_exit_code();
   DelegateOutput result;

@@ -17,6 +17,7 @@
 #include "cni/error.h"
 #include "cni/json_limits.h"
 #include "cni/log.h"
+#include "cni/phase_trace.h"
 #include "cni/version.h"
 
 namespace cni {
@@ -201,6 +202,7 @@ int run_plugin_main(Plugin& plugin, const std::string& program) {
                 .level = env_or("CNIMUX_LOG_LEVEL", "warn")});
   try {
     stdin_bytes = read_all_stdin();
+    phase_mark("stdin-read");
     out = dispatch(plugin, parse_invocation_from_process_env(), stdin_bytes);
   } catch (...) {
     out = failure(std::current_exception(), stdin_bytes);
@@ -210,7 +212,9 @@ int run_plugin_main(Plugin& plugin, const std::string& program) {
     out.stdout_json += '\n';
     std::fwrite(out.stdout_json.data(), 1, out.stdout_json.size(), stdout);
   }
-  if (std::fflush(stdout) != 0) {
+  const bool flushed = std::fflush(stdout) == 0;
+  phase_mark("result-written");
+  if (!flushed) {
     spdlog::error("writing the result to stdout failed: {}", std::strerror(errno));
     return 1;
   }

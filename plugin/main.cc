@@ -1,9 +1,11 @@
 // cnimux: the meta-CNI plugin binary. All logic lives in plugin/; this only hands it to the
 // skeleton, which owns stdout and the exit status.
+#include "cni/phase_trace.h"
 #include "cni/skeleton.h"
 #include "plugin/meta_plugin.h"
 
 int main() {
+  cni::phase_trace_start();  // off unless CNIMUX_PHASE_TRACE is set (docs/performance.md)
   plugin::MetaPlugin meta;
   return cni::run_plugin_main(meta, "cnimux");
 }

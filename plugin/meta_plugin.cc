@@ -13,6 +13,7 @@
 
 #include "cni/error.h"
 #include "cni/gc_request.h"
+#include "cni/phase_trace.h"
 #include "cni/process.h"
 #include "cni/skeleton.h"
 #include "cni/version.h"
@@ -298,6 +299,7 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
   Session s(req);
   Journal::Lock fence = s.journal().gc_fence(false);
   Journal::Lock lock = s.journal().lock(req.invocation.container_id, true);
+  cni::phase_mark("locked");
   if (auto recorded = resume_previous(s)) return *recorded;
   // Before anything can fail: a DEL finding only the marker knows no delegate ran, even when
   // the disk was too full for any record (docs/journal.md, "The ADD marker").
@@ -312,6 +314,7 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
     // In-tree delegates probe their addresses before configuring them (docs/coordination.md).
     plan_in_tree_probes(s.config().coordination, s.config().in_tree, plan.attachments);
     rec = new_record(s, pod, plan);
+    cni::phase_mark("planned");
   } catch (const cni::Error&) {
     bury_if_unrecorded(s, new_record(s, std::nullopt, Plan{}));
     throw;
@@ -334,6 +337,7 @@ cni::Result MetaPlugin::add(const cni::Request& req) {
     // Completion needs no fsync: after a power loss the durable record saying the last
     // attachment "started" stands, and DEL or a repeated ADD replays it correctly.
     s.journal().save(rec, Journal::Sync::kOrdered);
+    cni::phase_mark("completed");
     rollback.commit();
   } catch (cni::Error& e) {
     if (nothing_started(rec)) bury_if_unrecorded(s, rec);
@@ -431,13 +435,16 @@ void MetaPlugin::del(const cni::Request& req) {
   Session s(req);
   const std::string& cid = req.invocation.container_id;
   Journal::Lock lock = s.journal().lock(cid, true);
+  cni::phase_mark("locked");
   std::optional<JournalRecord> found = record_for_del(s);
   if (!found) return;
   JournalRecord& rec = *found;
+  cni::phase_mark("planned");
   UndoOutcome out = undo_attachments(s, rec, req.invocation.netns);
   if (out.failures.empty()) {
     // The tombstone lets the runtime's next DEL (containerd sends two) return at once.
     s.journal().bury(rec, out.abandoned);
+    cni::phase_mark("buried");
     lock = Journal::Lock();
     s.journal().sweep_now_and_then();
     return;
