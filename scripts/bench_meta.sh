@@ -11,7 +11,9 @@
 # Env: META_BENCH_ITERATIONS (default 100), META_BENCH_WARMUP (5), META_BENCH_RSS_RUNS (10),
 #      META_BENCH_RT (real-time priority of the second column, default 10; 0: no such column),
 #      META_BENCH_LOADED=0 to skip the loaded run,
-#      META_BENCH_CNIMUX=<binary> to measure another cnimux binary (an A/B of a lever).
+#      META_BENCH_CNIMUX=<binary> to measure another cnimux binary (an A/B of a lever),
+#      META_BENCH_PHASES (default 60; 0: skip): runs per pod of the stage timeline, where one
+#        ADD's and one DEL's wall time goes (cnimux with CNIMUX_PHASE_TRACE, cni/phase_trace.h).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +29,7 @@ done
 ((EUID == 0)) || { echo "bench_meta: needs root (network namespaces and links)" >&2; exit 1; }
 
 TABLE=$(mktemp /tmp/cxbench-meta.XXXXXX)
-trap 'rm -f "$TABLE" "$TABLE.run"' EXIT
+trap 'rm -f "$TABLE" "$TABLE.run" "$TABLE.phases"' EXIT
 run() {
   "$HARNESS" --build-dir "$BUILD" --iterations "${META_BENCH_ITERATIONS:-100}" \
     --warmup "${META_BENCH_WARMUP:-5}" --rss-runs "${META_BENCH_RSS_RUNS:-10}" \
@@ -48,8 +50,21 @@ run() {
 } >"$TABLE"
 cat "$TABLE"
 
+PHASES=${META_BENCH_PHASES:-60}
+if [[ "$PHASES" != 0 ]]; then
+  echo
+  "$HARNESS" --build-dir "$BUILD" --warmup "${META_BENCH_WARMUP:-5}" --phases "$PHASES" \
+    >"$TABLE.phases"
+  cat "$TABLE.phases"
+fi
+
 if [[ "$WRITE_DOCS" == --write-docs ]]; then
   DOC="$ROOT/docs/performance.md"
   "$ROOT/scripts/write_doc_section.py" "$DOC" meta-bench scripts/bench_meta.sh \
     "Measured $(date -u +%Y-%m-%d) by \`scripts/bench_meta.sh\` (which \`make bench\` runs)." "$TABLE"
+  if [[ "$PHASES" != 0 ]]; then
+    "$ROOT/scripts/write_doc_section.py" "$DOC" meta-phases scripts/bench_meta.sh \
+      "Measured $(date -u +%Y-%m-%d) by \`scripts/bench_meta.sh\` (which \`make bench\` runs)." \
+      "$TABLE.phases"
+  fi
 fi

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -50,6 +51,7 @@ struct Options {
   bool loaded = false;   // run under BackgroundLoad
   bool memory = true;    // the peak RSS and VERSION table
   bool in_tree = false;  // the three-way in-tree table instead of the meta-plugin tables
+  int phases = 0;        // > 0: only the stage timeline, over this many ADD+DEL per pod
 };
 
 struct Attachment {
@@ -77,6 +79,27 @@ Measurement checked(const std::string& what, const Invocation& inv, bool trace =
                              " " + m.err);
   }
   return m;
+}
+
+// One traced call: each mark's time after the fork, named "<mark>" or "<mark> #<n>" for the
+// n-th of a repeated mark (one per delegate), then "exit" and "reaped".
+using Timeline = std::vector<std::pair<std::string, double>>;
+
+// Reads the marks the traced call appended to `file` (cni/phase_trace.cc's format) and
+// empties the file for the next call.
+Timeline read_timeline(const std::string& file, const Measurement& m) {
+  Timeline t;
+  std::map<std::string, int> seen;
+  std::ifstream in(file);
+  std::string name;
+  double at = 0;
+  while (in >> name && name != "--" && in >> at) {
+    const int n = ++seen[name];
+    t.emplace_back(n == 1 ? name : name + " #" + std::to_string(n), at - m.start_ms);
+  }
+  std::ofstream(file, std::ios::trunc);
+  t.emplace_back("reaped", m.wall_ms);
+  return t;
 }
 
 // One pod: its attachments in order, and the annotations containerd would pass cnimux.
@@ -134,6 +157,22 @@ class Scenario {
     if (s) s->push(add.wall_ms, del.wall_ms, add.cpu_ms, del.cpu_ms);
     if (trace) *own_peak_kb = std::max({*own_peak_kb, add.own_peak_rss_kb, del.own_peak_rss_kb});
     return std::max(add.reaped_maxrss_kb, del.reaped_maxrss_kb);
+  }
+
+  // ADD then DEL through cnimux with CNIMUX_PHASE_TRACE=`trace` (cni/phase_trace.h): the
+  // stages of each, timed from its fork.
+  std::pair<Timeline, Timeline> run_cnimux_traced(const std::string& cid,
+                                                  const std::string& trace) const {
+    json conf = node_.meta_conf(annotations_);
+    Invocation inv = cnimux("ADD", cid, conf);
+    inv.env.push_back("CNIMUX_PHASE_TRACE=" + trace);
+    Measurement add = checked("cnimux ADD (traced)", inv);
+    Timeline add_stages = read_timeline(trace, add);
+    conf["prevResult"] = json::parse(add.out);
+    inv = cnimux("DEL", cid, conf);
+    inv.env.push_back("CNIMUX_PHASE_TRACE=" + trace);
+    Measurement del = checked("cnimux DEL (traced)", inv);
+    return {std::move(add_stages), read_timeline(trace, del)};
   }
 
   // ADD then DEL through cnimux-bench-floor: the same delegates, CNI environment and pod, with
@@ -445,8 +484,81 @@ int run_in_tree(const Options& o) {
   return 0;
 }
 
+// ---- The stage timeline (--phases): where one ADD's and one DEL's wall time goes. ----
+
+// Prints, for each pair of consecutive stages (ordered by their median time after the fork),
+// the median over the runs of the time between them, and the median total.
+void print_timeline(const std::string& title, const std::vector<Timeline>& runs, double floor_ms,
+                    double direct_ms) {
+  std::map<std::string, std::vector<double>> at;
+  for (const auto& t : runs)
+    for (const auto& [name, ms] : t) at[name].push_back(ms);
+  std::vector<std::pair<double, std::string>> order;
+  for (auto& [name, v] : at) order.emplace_back(median(v), name);
+  std::sort(order.begin(), order.end());
+  std::cout << "\n| " << title << ": from | to | median ms | (median time after the fork) |\n"
+            << "|---|---|---:|---:|\n"
+            << "| fork | " << order.front().second << " | " << fmt(order.front().first, "%.3f")
+            << " | " << fmt(order.front().first, "%.3f") << " |\n";
+  for (size_t i = 1; i < order.size(); ++i) {
+    const std::string& from = order[i - 1].second;
+    const std::string& to = order[i].second;
+    std::vector<double> d;
+    for (const auto& t : runs) {
+      auto f = std::find_if(t.begin(), t.end(), [&](const auto& p) { return p.first == from; });
+      auto e = std::find_if(t.begin(), t.end(), [&](const auto& p) { return p.first == to; });
+      if (f != t.end() && e != t.end()) d.push_back(e->second - f->second);
+    }
+    std::cout << "| " << from << " | " << to << " | " << fmt(median(d), "%.3f") << " | "
+              << fmt(order[i].first, "%.3f") << " |\n";
+  }
+  std::cout << "| (the floor, fork to reaped) | | | " << fmt(floor_ms, "%.3f") << " |\n"
+            << "| (the delegates called directly) | | | " << fmt(direct_ms, "%.3f") << " |\n";
+}
+
+int run_phases(const Options& o) {
+  BenchNode node(o.build_dir, o.plugins_dir);
+  const std::string trace = node.dir() + "/phase-trace";
+  std::vector<Scenario> scenarios;
+  scenarios.emplace_back("bridge", node, std::vector<Attachment>{{"eth0", node.bridge_conf()}},
+                         json::object());
+  scenarios.emplace_back("bridge + 2 macvlan", node,
+                         std::vector<Attachment>{{"eth0", node.bridge_conf()},
+                                                 {"net1", node.macvlan_conf(1)},
+                                                 {"net2", node.macvlan_conf(2)}},
+                         json{{"k8s.v1.cni.cncf.io/networks", "mv1,mv2"}});
+  const std::string before = load_average();
+  std::cout << "Stage timeline (`cnimux-bench-meta --phases " << o.phases << "`, " << machine()
+            << ", load average " << before << "): cnimux with CNIMUX_PHASE_TRACE "
+            << "(cni/phase_trace.h), the floor and the direct calls interleaved, " << o.phases
+            << " ADD+DEL per pod after " << o.warmup
+            << " warm-up ones. Each row: the median over the runs of the time from one "
+               "stage to the next; stages in the order of their median time after the fork.\n";
+  for (const auto& sc : scenarios) {
+    std::cerr << "bench-meta: stage timeline, " << sc.label() << " ...\n";
+    std::vector<Timeline> adds, dels;
+    Samples floor, direct;
+    for (int i = 0; i < o.warmup + o.phases; ++i) {
+      const bool keep = i >= o.warmup;
+      const std::string n = std::to_string(i);
+      sc.run_direct("phase-d" + n, keep ? &direct : nullptr);
+      sc.run_floor("phase-f" + n, keep ? &floor : nullptr);
+      auto [add, del] = sc.run_cnimux_traced("phase-c" + n, trace);
+      if (keep) {
+        adds.push_back(std::move(add));
+        dels.push_back(std::move(del));
+      }
+    }
+    print_timeline(sc.label() + " ADD", adds, median(floor.add), median(direct.add));
+    print_timeline(sc.label() + " DEL", dels, median(floor.del), median(direct.del));
+  }
+  std::cout << "\nLoad average after: " << load_average() << ".\n";
+  return 0;
+}
+
 int run(const Options& o) {
   if (o.in_tree) return run_in_tree(o);
+  if (o.phases > 0) return run_phases(o);
   BenchNode node(o.build_dir, o.plugins_dir);
   const json networks = {{"k8s.v1.cni.cncf.io/networks", "mv1,mv2"}};
   std::vector<Scenario> scenarios;
@@ -517,6 +629,9 @@ int main(int argc, char** argv) {
   app.add_flag("--in-tree", o.in_tree,
                "bridge + 2 macvlan three ways: direct, cnimux executing macvlan, cnimux with "
                "inTree [\"macvlan\"] (normal priority only)");
+  app.add_option("--phases", o.phases,
+                 "only the stage timeline of cnimux's ADD and DEL (CNIMUX_PHASE_TRACE), over "
+                 "this many runs per pod, beside the floor and the direct calls");
   CLI11_PARSE(app, argc, argv);
   struct sigaction sa {};
   sa.sa_handler = [](int) { bench::g_stop = true; };

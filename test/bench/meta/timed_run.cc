@@ -164,6 +164,7 @@ Measurement run_timed(const Invocation& inv, bool trace_own_rss) {
     while (::wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
     }
   }
+  m.start_ms = start;
   m.wall_ms = now_ms() - start;
   m.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   m.out = std::move(sinks[0]);

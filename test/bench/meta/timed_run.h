@@ -17,7 +17,8 @@ struct Invocation {
 };
 
 struct Measurement {
-  double wall_ms = 0;  // fork() to the child being reaped
+  double wall_ms = 0;   // fork() to the child being reaped
+  double start_ms = 0;  // CLOCK_MONOTONIC at the fork, in ms (cnimux's phase trace's clock)
   // User + system CPU of the process and every descendant it reaped (wait4's rusage), plus
   // the caller's own CPU for forking and reaping it: unlike wall time, it hardly grows when
   // other work competes for the CPUs.
