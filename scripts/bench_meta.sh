@@ -35,11 +35,17 @@ run() {
     --warmup "${META_BENCH_WARMUP:-5}" --rss-runs "${META_BENCH_RSS_RUNS:-10}" \
     --rt-priority "${META_BENCH_RT:-10}" "$@" >"$TABLE.run"
 }
+PHASES=${META_BENCH_PHASES:-60}
 {
   echo "#### Quiet machine (no load of ours; \`uptime\` before: $(uptime | sed 's/.*load/load/'))"
   echo
   run
   cat "$TABLE.run"
+  # The stage timeline on the same quiet machine, before the loaded run heats it.
+  if [[ "$PHASES" != 0 ]]; then
+    "$HARNESS" --build-dir "$BUILD" --warmup "${META_BENCH_WARMUP:-5}" --phases "$PHASES" \
+      >"$TABLE.phases"
+  fi
   if [[ "${META_BENCH_LOADED:-1}" != 0 ]]; then
     echo
     echo "#### Under a background load of the machine's size (reported, not judged; \`uptime\` before: $(uptime | sed 's/.*load/load/'))"
@@ -49,14 +55,7 @@ run() {
   fi
 } >"$TABLE"
 cat "$TABLE"
-
-PHASES=${META_BENCH_PHASES:-60}
-if [[ "$PHASES" != 0 ]]; then
-  echo
-  "$HARNESS" --build-dir "$BUILD" --warmup "${META_BENCH_WARMUP:-5}" --phases "$PHASES" \
-    >"$TABLE.phases"
-  cat "$TABLE.phases"
-fi
+[[ "$PHASES" == 0 ]] || { echo; cat "$TABLE.phases"; }
 
 if [[ "$WRITE_DOCS" == --write-docs ]]; then
   DOC="$ROOT/docs/performance.md"

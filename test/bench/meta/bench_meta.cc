@@ -532,8 +532,10 @@ int run_phases(const Options& o) {
             << ", load average " << before << "): cnimux with CNIMUX_PHASE_TRACE "
             << "(cni/phase_trace.h), the floor and the direct calls interleaved, " << o.phases
             << " ADD+DEL per pod after " << o.warmup
-            << " warm-up ones. Each row: the median over the runs of the time from one "
-               "stage to the next; stages in the order of their median time after the fork.\n";
+            << " warm-up ones, rotating which goes first. Each row: the median over the runs of "
+               "the time from one stage to the next; stages in the order of their median time "
+               "after the fork. A traced call writes its marks to a file at exit, which the "
+               "last row (exit to reaped) includes.\n";
   for (const auto& sc : scenarios) {
     std::cerr << "bench-meta: stage timeline, " << sc.label() << " ...\n";
     std::vector<Timeline> adds, dels;
@@ -541,13 +543,17 @@ int run_phases(const Options& o) {
     for (int i = 0; i < o.warmup + o.phases; ++i) {
       const bool keep = i >= o.warmup;
       const std::string n = std::to_string(i);
-      sc.run_direct("phase-d" + n, keep ? &direct : nullptr);
-      sc.run_floor("phase-f" + n, keep ? &floor : nullptr);
-      auto [add, del] = sc.run_cnimux_traced("phase-c" + n, trace);
-      if (keep) {
-        adds.push_back(std::move(add));
-        dels.push_back(std::move(del));
-      }
+      const std::function<void()> sides[] = {
+          [&] { sc.run_direct("phase-d" + n, keep ? &direct : nullptr); },
+          [&] { sc.run_floor("phase-f" + n, keep ? &floor : nullptr); },
+          [&] {
+            auto [add, del] = sc.run_cnimux_traced("phase-c" + n, trace);
+            if (keep) {
+              adds.push_back(std::move(add));
+              dels.push_back(std::move(del));
+            }
+          }};
+      for (int k = 0; k < 3; ++k) sides[(i + k) % 3]();  // rotated, as measure() does
     }
     print_timeline(sc.label() + " ADD", adds, median(floor.add), median(direct.add));
     print_timeline(sc.label() + " DEL", dels, median(floor.del), median(direct.del));
