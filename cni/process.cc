@@ -56,28 +56,27 @@ size_t g_killed_count = 0;
 
 void unmap_guard_stack(void* stack);
 
-void reap_one(const KilledGuard& g, int options) {
-  pid_t r;
-  while ((r = ::waitpid(g.pid, nullptr, options)) < 0 && errno == EINTR) {
+// Waits until the killed guard is gone, then frees its stack. ECHILD (it is not our child:
+// we are a fork that inherited the list) ends the wait too.
+void reap(const KilledGuard& g) {
+  while (::waitpid(g.pid, nullptr, 0) < 0 && errno == EINTR) {
   }
-  // Blocking: reaped, or ECHILD (not our child: we are a fork that inherited the list).
-  (void)r;
   unmap_guard_stack(g.stack);
 }
 
 void reap_killed_guards_locked() {
-  for (size_t i = 0; i < g_killed_count; ++i) reap_one(g_killed[i], 0);
+  for (size_t i = 0; i < g_killed_count; ++i) reap(g_killed[i]);
   g_killed_count = 0;
 }
 
 void reap_later(pid_t pid, void* stack) {
   std::lock_guard lock(g_killed_mutex);
   static const bool at_exit = std::atexit(reap_killed_guards) == 0;
-  if (!at_exit || g_killed_count == kKilledGuardSlots) reap_killed_guards_locked();
-  if (!at_exit) {
-    reap_one({pid, stack}, 0);
+  if (!at_exit) {  // nothing would reap it at exit: reap it now, as before
+    reap({pid, stack});
     return;
   }
+  if (g_killed_count == kKilledGuardSlots) reap_killed_guards_locked();
   g_killed[g_killed_count++] = {pid, stack};
 }
 
