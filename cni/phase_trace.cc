@@ -1,10 +1,13 @@
 // The phase trace: a fixed array filled by phase_mark(), written by an atexit handler.
 #include "cni/phase_trace.h"
 
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
+
+#include "cni/state_file.h"
 
 namespace cni {
 namespace {
@@ -21,15 +24,16 @@ const char* g_file = nullptr;  // set when tracing is on
 
 void write_marks() {
   phase_mark("exit");
-  FILE* f = std::fopen(g_file, "a");
-  if (!f) return;
+  // As every file cnimux writes: 0600, and never through a symlink.
+  const int fd = open_append_file(g_file);
+  if (fd < 0) return;
   for (int i = 0; i < g_count; ++i) {
     const double ms = static_cast<double>(g_marks[i].at.tv_sec) * 1e3 +
                       static_cast<double>(g_marks[i].at.tv_nsec) / 1e6;
-    std::fprintf(f, "%s %.6f\n", g_marks[i].name, ms);
+    ::dprintf(fd, "%s %.6f\n", g_marks[i].name, ms);
   }
-  std::fputs("--\n", f);
-  std::fclose(f);
+  ::dprintf(fd, "--\n");
+  ::close(fd);
 }
 
 }  // namespace

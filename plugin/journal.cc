@@ -165,7 +165,7 @@ uint32_t crc32c(std::string_view bytes) {
 #if defined(__x86_64__)
   // glibc's record of the CPU, filled in by the dynamic loader before main. Not
   // __builtin_cpu_supports: that links libgcc's constructor, which runs the CPUID
-  // instruction some thirty times at every start, and each one is a trap to the hypervisor
+  // instruction about sixteen times at every start, and each one is a trap to the hypervisor
   // on a virtual machine (about 0.1 ms per call here; docs/performance.md).
   static const bool sse42 = CPU_FEATURE_ACTIVE(SSE4_2);
   if (sse42) return ~crc32c_sse42(~0u, p, bytes.size());

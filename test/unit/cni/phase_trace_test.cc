@@ -87,6 +87,23 @@ TEST(PhaseTraceTest, AppendsTheMarksInOrderAtExit) {
   EXPECT_GT(lines[0].ms, 0);
 }
 
+TEST(PhaseTraceTest, NeverWritesThroughASymlink) {
+  TempDir tmp("phase");
+  const std::string target = tmp.file("precious");
+  { std::ofstream(target) << "keep me\n"; }
+  const std::string link = tmp.file("trace");
+  std::filesystem::create_symlink(target, link);
+  in_child([&] {
+    ::setenv("CNIMUX_PHASE_TRACE", link.c_str(), 1);
+    phase_trace_start();
+    phase_mark("locked");
+  });
+  std::ifstream in(target);
+  std::stringstream content;
+  content << in.rdbuf();
+  EXPECT_EQ(content.str(), "keep me\n");
+}
+
 TEST(PhaseTraceTest, KeepsAtMostSixtyFourMarks) {
   TempDir tmp("phase");
   const std::string file = tmp.file("trace");
