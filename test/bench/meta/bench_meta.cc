@@ -484,6 +484,20 @@ int run_in_tree(const Options& o) {
   return 0;
 }
 
+// The two pods of the headline tables and of the stage timeline: the cluster network alone,
+// and the cluster network plus two macvlan NADs selected by the pod's annotation.
+std::vector<Scenario> headline_scenarios(const BenchNode& node) {
+  std::vector<Scenario> scenarios;
+  scenarios.emplace_back("bridge", node, std::vector<Attachment>{{"eth0", node.bridge_conf()}},
+                         json::object());
+  scenarios.emplace_back("bridge + 2 macvlan", node,
+                         std::vector<Attachment>{{"eth0", node.bridge_conf()},
+                                                 {"net1", node.macvlan_conf(1)},
+                                                 {"net2", node.macvlan_conf(2)}},
+                         json{{"k8s.v1.cni.cncf.io/networks", "mv1,mv2"}});
+  return scenarios;
+}
+
 // ---- The stage timeline (--phases): where one ADD's and one DEL's wall time goes. ----
 
 // Prints, for each pair of consecutive stages (ordered by their median time after the fork),
@@ -519,14 +533,7 @@ void print_timeline(const std::string& title, const std::vector<Timeline>& runs,
 int run_phases(const Options& o) {
   BenchNode node(o.build_dir, o.plugins_dir);
   const std::string trace = node.dir() + "/phase-trace";
-  std::vector<Scenario> scenarios;
-  scenarios.emplace_back("bridge", node, std::vector<Attachment>{{"eth0", node.bridge_conf()}},
-                         json::object());
-  scenarios.emplace_back("bridge + 2 macvlan", node,
-                         std::vector<Attachment>{{"eth0", node.bridge_conf()},
-                                                 {"net1", node.macvlan_conf(1)},
-                                                 {"net2", node.macvlan_conf(2)}},
-                         json{{"k8s.v1.cni.cncf.io/networks", "mv1,mv2"}});
+  const std::vector<Scenario> scenarios = headline_scenarios(node);
   const std::string before = load_average();
   std::cout << "Stage timeline (`cnimux-bench-meta --phases " << o.phases << "`, " << machine()
             << ", load average " << before << "): cnimux with CNIMUX_PHASE_TRACE "
@@ -566,15 +573,7 @@ int run(const Options& o) {
   if (o.in_tree) return run_in_tree(o);
   if (o.phases > 0) return run_phases(o);
   BenchNode node(o.build_dir, o.plugins_dir);
-  const json networks = {{"k8s.v1.cni.cncf.io/networks", "mv1,mv2"}};
-  std::vector<Scenario> scenarios;
-  scenarios.emplace_back("bridge", node, std::vector<Attachment>{{"eth0", node.bridge_conf()}},
-                         json::object());
-  scenarios.emplace_back("bridge + 2 macvlan", node,
-                         std::vector<Attachment>{{"eth0", node.bridge_conf()},
-                                                 {"net1", node.macvlan_conf(1)},
-                                                 {"net2", node.macvlan_conf(2)}},
-                         networks);
+  const std::vector<Scenario> scenarios = headline_scenarios(node);
   Report rep;
   rep.load_before = load_average();
   {
