@@ -28,6 +28,21 @@ struct DelegateRequest {
   // may act (the journal's flush), while the delegate's exec and start-up go on. A throw
   // stops the delegate unfed, and the error propagates.
   std::function<void()> before_input;
+  // When set, runs once the delegate has been given `config` (an in-process delegate: just
+  // before it runs), while it works: the caller can start what comes next (the next
+  // attachment's delegate) off the critical path. Must not throw; a throw is logged and
+  // ignored.
+  std::function<void()> after_input;
+};
+
+// Runs req.after_input, if any, keeping its throw from the call (in exec_delegate.cc).
+void run_after_input(const DelegateRequest& req) noexcept;
+
+// A delegate process started ahead of its call (Delegate::prestart). Destroying it kills the
+// process unfed unless a call took it over.
+class Prestart {
+ public:
+  virtual ~Prestart() = default;
 };
 
 class Delegate {
@@ -44,6 +59,17 @@ class Delegate {
 
   // The versions the plugin supports, from its VERSION answer.
   virtual std::vector<std::string> supported_versions(const DelegateRequest& probe) = 0;
+
+  // Starts the plugin for `req` (everything but its config, which is ignored) now, so that
+  // its exec and start-up overlap the caller's own work; the first invoke() of a request
+  // that would start the same program with the same environment takes it over and gives it
+  // its config then. A plugin acts only on its config, so a process never taken over has
+  // done nothing when the returned handle kills it. Null when there is nothing to start
+  // ahead (an in-process delegate). Throws what invoke() would for a start that fails.
+  virtual std::unique_ptr<Prestart> prestart(const DelegateRequest& req) {
+    (void)req;
+    return nullptr;
+  }
 };
 
 // Maps a plugin type to a Delegate: an in-tree one when registered, else an executable

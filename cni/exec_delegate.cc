@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <mutex>
 // Boost.Process 1.74 compiles its vfork() executor only when the feature macros say vfork
 // exists, which _GNU_SOURCE's newer POSIX level hides; glibc has it.
 #define BOOST_POSIX_HAS_VFORK 1
@@ -32,7 +33,6 @@
 #include "cni/json_limits.h"
 #include "cni/phase_trace.h"
 #include "cni/process.h"
-#include "cni/scope_guard.h"
 #include "cni/text.h"
 #include "cni/version.h"
 
@@ -354,6 +354,8 @@ bool collect(asio::io_context& ioc, bp::child& child, const ProcessGroupGuard& g
                         pipes.in.close(ignored);
                       });
   }
+  // The config is in the pipe already when it fits (asio writes at once when it can).
+  run_after_input(req);
   ExitWatch exit_watch(ioc, child);
   bool timed_out = false;
   asio::steady_timer deadline(ioc);
@@ -409,9 +411,107 @@ void start_guard(const std::string& type, std::optional<ProcessGroupGuard>& guar
                 type + ": cannot start the guard of its process group: " + e.code().message());
   }
 }
+
+// One started delegate process and what watches it: its group's guard, its pipes (bound to
+// its own io_context, so it can wait, unread, between a prestart and its call) and the
+// child. Unless `reaped`, destroying it kills what is left of the group and reaps the child;
+// the guard is reaped later (cni/process.h).
+struct Launch {
+  std::string binary;
+  std::vector<std::string> env;  // with `binary`, what a prestarted launch is matched on
+  asio::io_context ioc;
+  // Declared before `group`, so the group is unregistered before the guard is reaped.
+  std::optional<ProcessGroupGuard> guard;
+  RunningGroup group;
+  std::optional<Pipes> pipes;
+  bp::child child;
+  bool reaped = false;
+
+  Launch() = default;
+  Launch(const Launch&) = delete;
+  Launch& operator=(const Launch&) = delete;
+  ~Launch() {
+    if (reaped || !guard) return;
+    guard->kill();
+    group.clear();
+    std::error_code ec;
+    if (child.valid()) child.wait(ec);
+  }
+};
+
+// Starts `binary` with `env` in a new guarded process group; its stdin is not written yet.
+std::unique_ptr<Launch> launch(const std::string& type, const ExecDelegate::Options& options,
+                               const std::string& binary, std::vector<std::string> env) {
+  auto l = std::make_unique<Launch>();
+  l->binary = binary;
+  l->env = std::move(env);
+  EnvBlock block(l->env);
+  start_guard(type, l->guard);
+  l->child =
+      start_child(type, options, binary, block.get(), l->ioc, l->pipes, l->guard->pgid(), l->group);
+  phase_mark("delegate-started");
+  return l;
+}
+
+// A prestarted delegate waiting for its call. Every live one is listed, so that run() finds
+// the one it may take over; destroying one that was not taken kills it unfed.
+class ExecPrestart final : public Prestart {
+ public:
+  explicit ExecPrestart(std::unique_ptr<Launch> launch) : launch_(std::move(launch)) {
+    std::lock_guard<std::mutex> hold(mutex());
+    waiting().push_back(this);
+  }
+  ~ExecPrestart() override {
+    std::lock_guard<std::mutex> hold(mutex());
+    auto& list = waiting();
+    list.erase(std::remove(list.begin(), list.end(), this), list.end());
+  }
+  ExecPrestart(const ExecPrestart&) = delete;
+  ExecPrestart& operator=(const ExecPrestart&) = delete;
+
+  // The oldest waiting launch of `binary` with exactly `env`, now the caller's; else null.
+  static std::unique_ptr<Launch> take(const std::string& binary,
+                                      const std::vector<std::string>& env) {
+    std::lock_guard<std::mutex> hold(mutex());
+    for (ExecPrestart* p : waiting()) {
+      if (p->launch_ && p->launch_->binary == binary && p->launch_->env == env) {
+        return std::move(p->launch_);
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<ExecPrestart*>& waiting() {
+    static std::vector<ExecPrestart*> list;
+    return list;
+  }
+
+  std::unique_ptr<Launch> launch_;
+};
+
+// CNI_PATH as a delegate sees it.
+std::string cni_path_value(const std::vector<std::string>& dirs) {
+  return dirs.empty() ? "dummy" : join(dirs, ":");
+}
 }  // namespace
 
 // ---- Public helpers. ----
+
+void run_after_input(const DelegateRequest& req) noexcept {
+  if (!req.after_input) return;
+  try {
+    req.after_input();
+  } catch (const std::exception& e) {
+    spdlog::warn("after a delegate's input: {}", e.what());
+  } catch (...) {
+    spdlog::warn("after a delegate's input: unknown error");
+  }
+}
 
 void validate_plugin_type(const std::string& type) {
   if (type.empty()) throw Error(kInvalidConfig, "invalid plugin type \"\": empty");
@@ -500,39 +600,41 @@ std::vector<std::string> ExecDelegate::supported_versions(const DelegateRequest&
   return versions;
 }
 
+std::unique_ptr<Prestart> ExecDelegate::prestart(const DelegateRequest& req) {
+  const std::string binary = find_binary(req.path);
+  const std::vector<std::string>& dirs = req.path.empty() ? search_dirs_ : req.path;
+  // No waiting out "text file busy" here: the call itself will, with the delegate's deadline.
+  Options once = options_;
+  once.text_busy_attempts = 1;
+  std::unique_ptr<Launch> l =
+      launch(type_, once, binary, child_env(req.verb, req, cni_path_value(dirs)));
+  spdlog::debug("{}: prestarted {} {} pid {} (container {}, ifname {})", type_, binary,
+                verb_name(req.verb), l->child.id(), req.container_id, req.ifname);
+  return std::make_unique<ExecPrestart>(std::move(l));
+}
+
 DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateRequest& req) {
   const std::vector<std::string>& dirs = req.path.empty() ? search_dirs_ : req.path;
-  EnvBlock env(child_env(req.verb, req, dirs.empty() ? "dummy" : join(dirs, ":")));
+  std::vector<std::string> env = child_env(req.verb, req, cni_path_value(dirs));
   SigpipeBlock no_sigpipe;
-  asio::io_context ioc;
-  // Declared before `group`, so the group is unregistered before the guard is reaped.
-  // Its destructor kills what the delegate left in the group (docs/delegation.md).
-  std::optional<ProcessGroupGuard> guard;
-  start_guard(type_, guard);
-  RunningGroup group;
-  std::optional<Pipes> pipes;
-  bp::child child =
-      start_child(type_, options_, binary, env.get(), ioc, pipes, guard->pgid(), group);
+  // Whatever happens below, no member of the group outlives this call unreaped (~Launch).
+  std::unique_ptr<Launch> l = ExecPrestart::take(binary, env);
+  const bool prestarted = l != nullptr;
+  if (!prestarted) l = launch(type_, options_, binary, std::move(env));
+  bp::child& child = l->child;
   const pid_t pid = child.id();
-  phase_mark("delegate-started");
-  spdlog::debug("{}: started {} {} pid {} group {} (container {}, ifname {})", type_, binary,
-                verb_name(req.verb), pid, guard->pgid(), req.container_id, req.ifname);
-  // Whatever happens below, no member of the group outlives this call unreaped.
-  ScopeGuard reap([&] {
-    guard->kill();
-    group.clear();
-    std::error_code ec;
-    child.wait(ec);
-  });
-  if (req.before_input) req.before_input();  // a throw: `reap` kills the unfed delegate
+  spdlog::debug("{}: {} {} {} pid {} group {} (container {}, ifname {})", type_,
+                prestarted ? "took over the prestarted" : "started", binary, verb_name(req.verb),
+                pid, l->guard->pgid(), req.container_id, req.ifname);
+  if (req.before_input) req.before_input();  // a throw: ~Launch kills the unfed delegate
   phase_mark("delegate-may-read");
-  Capture out(pipes->out, Options::kMaxStdout);
-  Capture err(pipes->err, Options::kMaxStderr);
-  const bool timed_out = collect(ioc, child, *guard, *pipes, req, out, err);
-  group.clear();
+  Capture out(l->pipes->out, Options::kMaxStdout);
+  Capture err(l->pipes->err, Options::kMaxStderr);
+  const bool timed_out = collect(l->ioc, child, *l->guard, *l->pipes, req, out, err);
+  l->group.clear();
   std::error_code ec;
   child.wait(ec);
-  reap.commit();
+  l->reaped = true;
   phase_mark("delegate-reaped");
 
   const int status = child.native_exit_code();
@@ -550,7 +652,7 @@ DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateReques
                     "ms; killed its process group",
                 shorten(trim(result.err), 1024));
   }
-  if (group.stop_requested() && result.term_signal == SIGKILL) {
+  if (l->group.stop_requested() && result.term_signal == SIGKILL) {
     throw Error(kDelegateFailed, type_ + ": stopped: cnimux is terminating");
   }
   return result;

@@ -85,6 +85,13 @@ class ExecDelegate : public Delegate {
   // An answer without cniVersion is a legacy plugin: ["0.1.0"].
   std::vector<std::string> supported_versions(const DelegateRequest& probe) override;
 
+  // Executes the binary for `req` as invoke() would, with its environment, in its guarded
+  // process group, and gives it nothing on stdin yet. While the handle lives, the first
+  // invoke() (of any ExecDelegate of this process) that would execute the same binary with
+  // the same environment takes the process over; its timeout runs from then. Errors: those
+  // of invoke() for finding and starting the binary.
+  std::unique_ptr<Prestart> prestart(const DelegateRequest& req) override;
+
   // The binary that would run for `path`: the first executable regular file <dir>/<type>
   // in search_dirs then `path`. Error(7) naming the type and every dir when none exists.
   std::string find_binary(const std::vector<std::string>& path) const;

@@ -79,6 +79,7 @@ DelegateOutput run_dispatch(Plugin& plugin, const DelegateRequest& req) {
 
 nlohmann::json InProcessDelegate::invoke(const DelegateRequest& req) {
   if (req.before_input) req.before_input();  // nothing to overlap with: it runs at once
+  run_after_input(req);
   if (isolation_ == Isolation::kCallingThread) {
     return interpret_delegate_output(type_, req.verb, run_dispatch(*plugin_, req));
   }

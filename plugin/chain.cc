@@ -176,7 +176,10 @@ cni::Result ChainRunner::add(const std::string& conflist, const ChainContext& ct
         list.version, delegate_versions(*d, ctx, type, list_fallback(list.version)), type);
     cni::DelegateRequest req =
         make_request(cni::Verb::kAdd, ctx, plugin_stdin(plugin, version, prev));
-    if (&plugin == &list.plugins.front()) req.before_input = ctx.before_first_input;
+    if (&plugin == &list.plugins.front()) {
+      req.before_input = ctx.before_first_input;
+      req.after_input = ctx.after_first_input;
+    }
     json out = d->invoke(req);
     if (!out.is_object()) {
       throw cni::Error(cni::kDecodeFailure, type + ": ADD succeeded but printed no result");
@@ -185,6 +188,21 @@ cni::Result ChainRunner::add(const std::string& conflist, const ChainContext& ct
     prev = cni::Result::from_json(out, version).to_json(cni::latest_version());
   }
   return cni::Result::from_json(prev, cni::latest_version());
+}
+
+std::unique_ptr<cni::Prestart> ChainRunner::prestart_first(const json& conflist,
+                                                           const ChainContext& ctx) {
+  return prestart_plugin(conflist.at("plugins").at(0), ctx);
+}
+
+std::unique_ptr<cni::Prestart> ChainRunner::prestart_first(const std::string& conflist,
+                                                           const ChainContext& ctx) {
+  return prestart_plugin(parsed(conflist).plugins.at(0), ctx);
+}
+
+std::unique_ptr<cni::Prestart> ChainRunner::prestart_plugin(const json& plugin,
+                                                            const ChainContext& ctx) {
+  return resolver_.resolve(type_of(plugin))->prestart(make_request(cni::Verb::kAdd, ctx, ""));
 }
 
 namespace {

@@ -36,6 +36,8 @@ struct ChainContext {
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
   // ADD: given to the first plugin of the list as its DelegateRequest::before_input.
   std::function<void()> before_first_input;
+  // ADD: given to the first plugin of the list as its DelegateRequest::after_input.
+  std::function<void()> after_first_input;
 };
 
 // Each plugin of a list is asked VERSION first, to hand it a cniVersion it speaks. A plugin
@@ -48,6 +50,16 @@ class ChainRunner {
   // ADD every plugin in order. Returns the last plugin's result. Throws the first failure
   // (the delegate's own code and message); the caller owns the rollback.
   cni::Result add(const std::string& conflist, const ChainContext& ctx);
+
+  // Starts the first plugin of `conflist` (a parsed list, as NadSource resolves one) for ADD
+  // ahead of add() (cni::Delegate::prestart): add() of a list whose first plugin runs the
+  // same binary in the same context takes it over. Null when there is nothing to start
+  // ahead; throws what starting it throws.
+  std::unique_ptr<cni::Prestart> prestart_first(const nlohmann::json& conflist,
+                                                const ChainContext& ctx);
+  // The same for a planned conflist, as add() gets it.
+  std::unique_ptr<cni::Prestart> prestart_first(const std::string& conflist,
+                                                const ChainContext& ctx);
 
   // Throws Error(7) unless the conflist could run as it stands: it parses, its name is a valid
   // network name, and every plugin type and IPAM type names a delegate that exists now.
@@ -96,6 +108,9 @@ class ChainRunner {
   struct ParsedList;
   static ParsedList parse_list(const std::string& conflist);  // throws Error(kInvalidConfig)
   const ParsedList& parsed(const std::string& conflist);
+
+  std::unique_ptr<cni::Prestart> prestart_plugin(const nlohmann::json& plugin,
+                                                 const ChainContext& ctx);
 
   cni::DelegateResolver& resolver_;
   std::map<std::string, std::shared_ptr<const ParsedList>> parsed_;

@@ -176,8 +176,23 @@ void check_interrupted() {
 
 // Runs every attachment in order. Each start is durable before its delegate gets its config,
 // and each finish is recorded together with the next start.
+// The next attachment's first delegate, started while this one runs; null when it cannot be
+// started ahead (in-process, or its start failed: its own call then reports that).
+std::unique_ptr<cni::Prestart> prestart_next(Session& s, const JournalRecord& rec, size_t i) {
+  if (i + 1 >= rec.attachments.size()) return nullptr;
+  const PlannedAttachment& next = rec.attachments[i + 1].planned;
+  try {
+    return s.chain().prestart_first(next.conflist, s.chain_context(next.ifname));
+  } catch (const std::exception& e) {
+    spdlog::debug("{} is not started ahead: {}", describe(next), e.what());
+    return nullptr;
+  }
+}
+
 void run_attachments(Session& s, JournalRecord& rec) {
-  for (auto& a : rec.attachments) {
+  std::unique_ptr<cni::Prestart> next;  // killed unfed if this loop ends before its turn
+  for (size_t i = 0; i < rec.attachments.size(); ++i) {
+    auto& a = rec.attachments[i];
     check_interrupted();
     a.state = AttachmentState::kStarted;
     try {
@@ -198,6 +213,10 @@ void run_attachments(Session& s, JournalRecord& rec) {
         throw;
       }
     };
+    // Like the cluster network's (MetaPlugin::add), the next delegate execs and starts up
+    // while this one runs, and gets its config only after its own record is durable.
+    std::unique_ptr<cni::Prestart> starting;
+    ctx.after_first_input = [&] { starting = prestart_next(s, rec, i); };
     try {
       cni::Result r = s.chain().add(a.planned.conflist, ctx);
       a.result = r.to_json(cni::latest_version());
@@ -213,6 +232,7 @@ void run_attachments(Session& s, JournalRecord& rec) {
       }
       throw cni::Error(e.code(), describe(a.planned) + ": " + e.msg(), e.details());
     }
+    next = std::move(starting);
   }
   check_interrupted();
 }
@@ -297,6 +317,10 @@ MetaPlugin::~MetaPlugin() = default;
 
 cni::Result MetaPlugin::add(const cni::Request& req) {
   Session s(req);
+  // The cluster network's delegate execs and starts up while this ADD locks, plans and
+  // records; it is given its config only once its record is durable, and it is killed unfed
+  // when the ADD ends before that (docs/journal.md, "Durability").
+  std::unique_ptr<cni::Prestart> early = s.prestart_cluster_delegate();
   Journal::Lock fence = s.journal().gc_fence(false);
   Journal::Lock lock = s.journal().lock(req.invocation.container_id, true);
   cni::phase_mark("locked");

@@ -236,7 +236,16 @@ ResolvedNetwork NadSource::from_path(const std::string& path) const {
   invalid("network \"" + path + "\": directory has no .conf or .conflist");
 }
 
+bool NadSource::reference_uses_api(const std::string& value) const {
+  return kube_ != nullptr && value.find('/') == std::string::npos;
+}
+
+void NadSource::remember_reference(const std::string& value, ResolvedNetwork net) {
+  if (!reference_uses_api(value)) remembered_.insert_or_assign(value, std::move(net));
+}
+
 ResolvedNetwork NadSource::reference(const std::string& value) {
+  if (auto it = remembered_.find(value); it != remembered_.end()) return it->second;
   if (value.find('/') != std::string::npos) return from_path(value);
   const std::string& ns = meta_.multus_namespace;
   if (kube_ || !meta_.nad_dir.empty()) {

@@ -51,6 +51,11 @@ class NadSource {
   // kInvalidConfig naming the value.
   ResolvedNetwork reference(const std::string& value);
 
+  // Makes reference(value) return `net` without looking it up: what another NadSource
+  // resolved for the same value moments before without the API (Session's early guess).
+  // Ignored when this one would ask the API, whose answer may differ.
+  void remember_reference(const std::string& value, ResolvedNetwork net);
+
   // A legacy `delegates` entry; unnamed ones are named after their type.
   ResolvedNetwork inline_config(const nlohmann::json& config) const;
 
@@ -66,6 +71,8 @@ class NadSource {
   ResolvedNetwork from_nad_object(const nlohmann::json& nad, const std::string& ns,
                                   const std::string& name, const std::string& origin) const;
   ResolvedNetwork from_path(const std::string& path) const;
+  // True when reference(value) may ask the API: a name without '/' and an API client.
+  bool reference_uses_api(const std::string& value) const;
   // True when the conflist runs the meta plugin itself (never a delegate of ours).
   bool is_self(const nlohmann::json& conflist) const;
   // The NAD ns/name from nadDir, or nullopt; defined in two files is kInvalidConfig.
@@ -75,6 +82,7 @@ class NadSource {
   KubeClient* kube_;
   // ns/name -> the resolved NAD, or nullopt when it does not exist (cached too).
   std::map<std::pair<std::string, std::string>, std::optional<ResolvedNetwork>> cache_;
+  std::map<std::string, ResolvedNetwork> remembered_;  // remember_reference()
   ManifestDir nad_dir_;
   // nadDir files that could not be used, named in "not found" errors: the NAD may be in one.
   std::vector<std::string> nad_dir_skipped_;

@@ -116,10 +116,9 @@ cni::CniArgs cluster_cni_args(const cni::CniArgs& runtime_args, const nlohmann::
 // gets (2), before anything touches the node. A request the cluster network's CNI_ARGS carry
 // (cluster_cni_args) is not lost.
 // The request capabilities ("ips", "mac") some plugin of the cluster network declares.
-std::set<std::string> declared_requests(const PlannedAttachment& cluster) {
+std::set<std::string> declared_requests(const nlohmann::json& conflist) {
   std::set<std::string> out;
-  const nlohmann::json conflist = nlohmann::json::parse(cluster.conflist);
-  for (const auto& p : conflist["plugins"]) {
+  for (const auto& p : conflist.at("plugins")) {
     for (const char* key : {"ips", "mac"})
       if (declares(p, key)) out.insert(key);
   }
@@ -161,6 +160,11 @@ Session::Session(const cni::Request& req)
 Session::~Session() = default;
 
 ChainContext Session::chain_context(const std::string& attachment_ifname) const {
+  return context_for(attachment_ifname, cluster_declares_);
+}
+
+ChainContext Session::context_for(const std::string& attachment_ifname,
+                                  const std::set<std::string>& cluster_declares) const {
   ChainContext ctx;
   ctx.container_id = req_.invocation.container_id;
   ctx.netns = req_.invocation.netns;
@@ -168,12 +172,34 @@ ChainContext Session::chain_context(const std::string& attachment_ifname) const 
   // The cluster network is always on CNI_IFNAME (the planner enforces it).
   const bool cluster = attachment_ifname == req_.invocation.ifname;
   ctx.cni_args =
-      cluster ? cluster_cni_args(req_.invocation.args, config_->runtime_config, cluster_declares_)
+      cluster ? cluster_cni_args(req_.invocation.args, config_->runtime_config, cluster_declares)
                     .encode()
               : forwarded_cni_args(req_.invocation.args, false);
   ctx.path = delegate_path(*config_, req_.invocation.path);
   ctx.timeout = config_->delegate_timeout;
   return ctx;
+}
+
+std::unique_ptr<cni::Prestart> Session::prestart_cluster_delegate() {
+  if (req_.invocation.verb != cni::Verb::kAdd) return nullptr;
+  try {
+    std::optional<ResolvedNetwork> guess;
+    if (const std::string& ref = config_->cluster_network; !ref.empty()) {
+      // A name the plan would look up in the API first is not guessed from disk: that would
+      // be a second lookup, and perhaps of another network.
+      if (ref.find('/') == std::string::npos && kube() != nullptr) return nullptr;
+      guess = NadSource(*config_, nullptr).reference(ref);
+      local_cluster_network_.emplace(ref, *guess);
+    } else if (config_->cluster_delegate.is_object()) {
+      guess = NadSource(*config_, nullptr).inline_config(config_->cluster_delegate);
+    }
+    if (!guess) return nullptr;
+    return chain_->prestart_first(
+        guess->conflist, context_for(req_.invocation.ifname, declared_requests(guess->conflist)));
+  } catch (const std::exception& e) {
+    spdlog::debug("the cluster network's delegate is not started ahead: {}", e.what());
+    return nullptr;
+  }
 }
 
 KubeClient* Session::kube() {
@@ -211,11 +237,14 @@ Plan Session::make_plan(const std::optional<PodInfo>& pod) {
   // NADs are read through the API only when a pod needs them; a plan without a pod needs
   // only the cluster and default networks, which may also be NADs.
   NadSource nads(*config_, kube());
+  if (local_cluster_network_) {
+    nads.remember_reference(local_cluster_network_->first, local_cluster_network_->second);
+  }
   PlanInputs in{*config_, req_.invocation, nads};
   in.pod = pod ? &*pod : nullptr;
   in.runtime_config = config_->runtime_config;
   Plan plan = build_plan(in);
-  cluster_declares_ = declared_requests(plan.attachments.front());
+  cluster_declares_ = declared_requests(nlohmann::json::parse(plan.attachments.front().conflist));
   // Only an ADD asks for addresses; a DEL must release whatever was attached.
   if (req_.invocation.verb == cni::Verb::kAdd) {
     check_runtime_requests(

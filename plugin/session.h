@@ -15,6 +15,7 @@
 #include "plugin/chain.h"
 #include "plugin/journal.h"
 #include "plugin/kube_client.h"
+#include "plugin/nad_source.h"
 #include "plugin/plan.h"
 #include "plugin/pod_info.h"
 
@@ -43,6 +44,16 @@ class Session {
   // declare as IP=/MAC=; every other attachment gets them without IP and MAC.
   ChainContext chain_context(const std::string& attachment_ifname) const;
 
+  // ADD: starts the cluster network's first delegate now (ChainRunner::prestart_first), so
+  // its exec and start-up overlap the locks, the pod lookup, the plan and the journal's first
+  // record. Which delegate that is comes from the config alone: the clusterNetwork path, or
+  // its name in nadDir or confDir, or the legacy inline delegate; never the API, whose
+  // answer may be slow. A wrong guess costs one process killed unfed: only a call that
+  // would start the same binary with the same environment takes it over. Null when there
+  // is no guess or the start failed (the call then starts the delegate as usual); logged,
+  // never thrown.
+  std::unique_ptr<cni::Prestart> prestart_cluster_delegate();
+
   // The pod, cheapest source first (CRI annotations, API, podDir). For ADD a pod the API says
   // does not exist is an error; nullopt means no source knows of it.
   std::optional<PodInfo> find_pod(PodLookup lookup);
@@ -69,6 +80,12 @@ class Session {
   std::unique_ptr<ChainRunner> chain_;
   std::unique_ptr<KubeClient> kube_;
   bool kube_tried_ = false;
+  ChainContext context_for(const std::string& attachment_ifname,
+                           const std::set<std::string>& cluster_declares) const;
+
+  // The clusterNetwork value as prestart_cluster_delegate() resolved it without the API,
+  // handed to make_plan's NadSource when that has no API client either.
+  std::optional<std::pair<std::string, ResolvedNetwork>> local_cluster_network_;
   // "ips"/"mac" when a plugin of the planned cluster network declares it (set by make_plan);
   // undeclared runtime requests reach it as CNI_ARGS IP=/MAC= instead.
   std::set<std::string> cluster_declares_;

@@ -549,8 +549,8 @@ TEST_F(ExecDelegateTest, AGuardLeadsTheDelegatesGroup) {
 }
 
 // Children of ours running `comm` (as /proc shows it, 15 characters at most).
-size_t children_named(const std::string& comm) {
-  size_t n = 0;
+std::vector<pid_t> children_pids_named(const std::string& comm) {
+  std::vector<pid_t> out;
   for (const auto& e : fs::directory_iterator("/proc")) {
     const std::string stat = read_file(e.path().string() + "/stat");
     const size_t open = stat.find('('), close = stat.rfind(')');
@@ -558,9 +558,15 @@ size_t children_named(const std::string& comm) {
       continue;
     pid_t ppid = 0;
     std::istringstream(stat.substr(close + 4)) >> ppid;
-    if (ppid == ::getpid() && stat.substr(open + 1, close - open - 1) == comm) ++n;
+    if (ppid == ::getpid() && stat.substr(open + 1, close - open - 1) == comm) {
+      out.push_back(static_cast<pid_t>(std::stol(e.path().filename().string())));
+    }
   }
-  return n;
+  return out;
+}
+
+size_t children_named(const std::string& comm) {
+  return children_pids_named(comm).size();
 }
 
 // The journal's flush overlaps the delegate's exec and start-up: the hook runs when the
@@ -695,6 +701,96 @@ TEST_F(ExecDelegateTest, LegacyAndBrokenVersionAnswers) {
     EXPECT_EQ(e.code(), kDecodeFailure);
     EXPECT_THAT(e.msg(), StartsWith(kFake + ": VERSION"));
   }
+}
+
+// ---- Prestart: a delegate started before its call. ----
+
+// The call whose binary and environment match takes the prestarted process over: no second
+// exec, and the process got its config only from that call.
+TEST_F(ExecDelegateTest, TheMatchingCallTakesOverThePrestartedDelegate) {
+  ExecDelegate d(kFake, {});
+  DelegateRequest req = request(Verb::kAdd, json::object());
+  std::unique_ptr<Prestart> early = d.prestart(req);
+  ASSERT_NE(early, nullptr);
+  const std::vector<pid_t> started = children_pids_named(kFake.substr(0, 15));
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_TRUE(process_alive(started[0])) << "the prestarted delegate waits for its config";
+  EXPECT_EQ(count_lines_starting(log_, "ADD"), 0u) << "it acted before it had its config";
+  std::vector<pid_t> seen_by_hook;
+  req.before_input = [&] { seen_by_hook = children_pids_named(kFake.substr(0, 15)); };
+  json out = d.invoke(req);
+  EXPECT_EQ(out["interfaces"][0]["name"], "net1");
+  EXPECT_EQ(seen_by_hook, started) << "the call started a delegate of its own";
+  EXPECT_EQ(count_lines_starting(log_, "ADD"), 1u) << read_file(log_);
+  EXPECT_FALSE(process_alive(started[0]));
+  early.reset();  // taken: nothing left to kill
+  EXPECT_EQ(count_lines_starting(log_, "ADD"), 1u) << read_file(log_);
+}
+
+// Another environment (here another CNI_IFNAME) is another call: it starts its own delegate,
+// and the prestarted one, never taken, dies unfed when its handle goes.
+TEST_F(ExecDelegateTest, APrestartedDelegateNotTakenOverDiesUnfed) {
+  ExecDelegate d(kFake, {});
+  DelegateRequest req = request(Verb::kAdd, json::object());
+  std::unique_ptr<Prestart> early = d.prestart(req);
+  ASSERT_NE(early, nullptr);
+  const std::vector<pid_t> started = children_pids_named(kFake.substr(0, 15));
+  ASSERT_EQ(started.size(), 1u);
+  req.ifname = "net2";
+  size_t running_at_hook = 0;
+  req.before_input = [&] { running_at_hook = children_named(kFake.substr(0, 15)); };
+  json out = d.invoke(req);
+  EXPECT_EQ(out["interfaces"][0]["name"], "net2");
+  EXPECT_EQ(running_at_hook, 2u) << "the call should have started a delegate of its own";
+  EXPECT_TRUE(process_alive(started[0])) << "the prestarted delegate was taken by another call";
+  early.reset();
+  EXPECT_FALSE(process_alive(started[0]));
+  EXPECT_EQ(children_named(kFake.substr(0, 15)), 0u);  // and reaped (TearDown)
+  EXPECT_EQ(count_lines_starting(log_, "ADD"), 1u) << read_file(log_);
+  EXPECT_EQ(count_lines_starting(log_, "ADD net2"), 1u) << read_file(log_);
+}
+
+// Another verb is another environment too (CNI_COMMAND): a DEL never takes an ADD's process.
+TEST_F(ExecDelegateTest, AnotherVerbDoesNotTakeOverThePrestartedDelegate) {
+  ExecDelegate d(kFake, {});
+  std::unique_ptr<Prestart> early = d.prestart(request(Verb::kAdd, json::object()));
+  ASSERT_NE(early, nullptr);
+  EXPECT_TRUE(d.invoke(request(Verb::kDel, json::object())).is_null());
+  EXPECT_EQ(children_named(kFake.substr(0, 15)), 1u);
+  early.reset();
+  EXPECT_EQ(children_named(kFake.substr(0, 15)), 0u);
+  EXPECT_EQ(count_lines_starting(log_, "ADD"), 0u) << read_file(log_);
+  EXPECT_EQ(count_lines_starting(log_, "DEL"), 1u) << read_file(log_);
+}
+
+// A prestart fails as the call would: a missing binary is code 7 naming it.
+TEST_F(ExecDelegateTest, PrestartOfAMissingPluginFailsLikeTheCall) {
+  ExecDelegate d("no-such-plugin", {});
+  try {
+    d.prestart(request(Verb::kAdd, json::object()));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), kInvalidConfig);
+    EXPECT_THAT(e.msg(), HasSubstr("no-such-plugin"));
+  }
+  EXPECT_EQ(children_named(kFake.substr(0, 15)), 0u);
+}
+
+// A stop (SIGTERM's path) reaches a prestarted delegate too, and the call that takes it over
+// reports the stop instead of running it.
+TEST_F(ExecDelegateTest, KillRunningDelegatesStopsAPrestartedDelegate) {
+  ExecDelegate d(kFake, {});
+  DelegateRequest req = request(Verb::kAdd, json::object());
+  std::unique_ptr<Prestart> early = d.prestart(req);
+  ASSERT_NE(early, nullptr);
+  const std::vector<pid_t> started = children_pids_named(kFake.substr(0, 15));
+  ASSERT_EQ(started.size(), 1u);
+  kill_running_delegates();
+  EXPECT_TRUE(eventually([&] { return !process_alive(started[0]); }));
+  const Error e = failure(d, req);
+  EXPECT_EQ(e.code(), kDelegateFailed);
+  EXPECT_EQ(e.msg(), kFake + ": stopped: cnimux is terminating");
+  EXPECT_EQ(count_lines_starting(log_, "ADD"), 0u) << read_file(log_);
 }
 
 }  // namespace
