@@ -177,6 +177,8 @@ const std::map<std::string, Handler>& handlers() {
       {"logFile", [](M& m, const Json& v) { m.log_file = as_string("logFile", v); }},
       {"logLevel", [](M& m, const Json& v) { m.log_level = as_log_level("logLevel", v); }},
       {"logToStderr", [](M& m, const Json& v) { m.log_to_stderr = as_bool("logToStderr", v); }},
+      {"startDelegatesAhead",
+       [](M& m, const Json& v) { m.start_delegates_ahead = as_bool("startDelegatesAhead", v); }},
       {"capabilities", [](M& m, const Json& v) { m.capabilities = as_object("capabilities", v); }},
       {"delegateTimeout",
        [](M& m, const Json& v) { m.delegate_timeout = as_seconds("delegateTimeout", v); }},

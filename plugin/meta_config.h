@@ -48,6 +48,9 @@ struct MetaConfig {
   bool log_to_stderr = false;
   nlohmann::json capabilities = nlohmann::json::object();
   std::chrono::milliseconds delegate_timeout{std::chrono::seconds(60)};
+  // Execute a delegate before its turn and give it its config then (docs/delegation.md,
+  // "Starting a delegate ahead"); off for a plugin that acts before it reads stdin.
+  bool start_delegates_ahead = true;
   std::chrono::milliseconds api_timeout{std::chrono::seconds(10)};
   StatusPolicy status_policy = StatusPolicy::kRequired;
   // Reference plugin types ("macvlan", ...) whose in-tree implementation runs in-process in

@@ -179,7 +179,7 @@ void check_interrupted() {
 // The next attachment's first delegate, started while this one runs; null when it cannot be
 // started ahead (in-process, or its start failed: its own call then reports that).
 std::unique_ptr<cni::Prestart> prestart_next(Session& s, const JournalRecord& rec, size_t i) {
-  if (i + 1 >= rec.attachments.size()) return nullptr;
+  if (i + 1 >= rec.attachments.size() || !s.config().start_delegates_ahead) return nullptr;
   const PlannedAttachment& next = rec.attachments[i + 1].planned;
   try {
     return s.chain().prestart_first(next.conflist, s.chain_context(next.ifname));

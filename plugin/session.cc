@@ -181,7 +181,7 @@ ChainContext Session::context_for(const std::string& attachment_ifname,
 }
 
 std::unique_ptr<cni::Prestart> Session::prestart_cluster_delegate() {
-  if (req_.invocation.verb != cni::Verb::kAdd) return nullptr;
+  if (req_.invocation.verb != cni::Verb::kAdd || !config_->start_delegates_ahead) return nullptr;
   try {
     std::optional<ResolvedNetwork> guess;
     if (const std::string& ref = config_->cluster_network; !ref.empty()) {

@@ -151,5 +151,20 @@ TEST_F(PrestartTest, AFailedAttachmentLeavesTheNextDelegateUnfed) {
   EXPECT_TRUE(E2eNode::links_in(pod_).empty());
 }
 
+// "startDelegatesAhead": false: every delegate is executed only in its turn.
+TEST_F(PrestartTest, NothingStartsAheadWhenTheConfigSaysSo) {
+  node_.write_nad("default", "n1", node_.fake_config({{"address", "10.232.0.9/24"}}));
+  node_.write_pod("default", "web", "uid-p7", {{"k8s.v1.cni.cncf.io/networks", "n1"}});
+  const json meta = node_.meta_config({{"startDelegatesAhead", false}});
+  auto add = node_.run("ADD", "pre7", pod_.path(), meta);
+  ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+  EXPECT_EQ(node_.read("cnimux.log").find("prestarted"), std::string::npos)
+      << node_.read("cnimux.log");
+  EXPECT_EQ(execs("ADD"), 1u) << node_.read("execs.log");
+  EXPECT_EQ(node_.fake_calls(), (std::vector<std::string>{"ADD eth0", "ADD net1"}));
+  auto del = node_.run("DEL", "pre7", pod_.path(), meta);
+  EXPECT_EQ(del.exit_code, 0) << del.out << del.err;
+}
+
 }  // namespace
 }  // namespace cnimux_test

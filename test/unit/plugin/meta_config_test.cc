@@ -53,6 +53,7 @@ TEST(MetaConfig, Defaults) {
   EXPECT_EQ(m.status_policy, StatusPolicy::kRequired);
   EXPECT_EQ(m.log_level, "warn");
   EXPECT_FALSE(m.log_to_stderr);
+  EXPECT_TRUE(m.start_delegates_ahead);
   EXPECT_TRUE(m.nad_dir.empty());
   EXPECT_EQ(m.default_pod_namespace, "default");
   EXPECT_TRUE(m.runtime_config.is_null());
@@ -79,7 +80,7 @@ TEST(MetaConfig, EveryKey) {
     "multusNamespace": "cnimux-system", "systemNamespaces": ["kube-system", "admin"],
     "namespaceIsolation": true, "globalNamespaces": "default, shared ,,other",
     "readinessindicatorfile": "/run/ready", "logFile": "/var/log/cnimux.log",
-    "logLevel": "debug", "logToStderr": true,
+    "logLevel": "debug", "logToStderr": true, "startDelegatesAhead": false,
     "capabilities": {"portMappings": true, "io.kubernetes.cri.pod-annotations": true},
     "delegateTimeout": 30, "apiTimeout": 0.5, "statusPolicy": "bestEffort",
     "deviceCheckpoint": "/tmp/cp",
@@ -104,6 +105,7 @@ TEST(MetaConfig, EveryKey) {
   EXPECT_EQ(m.log_file, "/var/log/cnimux.log");
   EXPECT_EQ(m.log_level, "debug");
   EXPECT_TRUE(m.log_to_stderr);
+  EXPECT_FALSE(m.start_delegates_ahead);
   EXPECT_EQ(m.capabilities["portMappings"], true);
   EXPECT_EQ(m.delegate_timeout, 30s);
   EXPECT_EQ(m.api_timeout, 500ms);
@@ -152,6 +154,7 @@ TEST(MetaConfig, WrongTypesNameKeyAndValue) {
       {"statusPolicy", "sometimes", "\"statusPolicy\" = \"sometimes\": expected \"required\""},
       {"logLevel", "loud", "\"logLevel\" = \"loud\""},
       {"logToStderr", 1, "\"logToStderr\" = 1"},
+      {"startDelegatesAhead", "no", "\"startDelegatesAhead\" = \"no\": expected true or false"},
       {"defaultPodNamespace", "", "\"defaultPodNamespace\" = \"\": must not be empty"},
       {"defaultPodNamespace", "Shop/x",
        "\"defaultPodNamespace\" = \"Shop/x\": expected a namespace"},
