@@ -705,24 +705,33 @@ TEST_F(ExecDelegateTest, LegacyAndBrokenVersionAnswers) {
 
 // ---- Prestart: a delegate started before its call. ----
 
+// Prestarts `req` and checks that exactly one delegate process now waits: its pid.
+void prestart_one(ExecDelegate& d, const DelegateRequest& req, std::unique_ptr<Prestart>& early,
+                  pid_t& pid) {
+  early = d.prestart(req);
+  ASSERT_NE(early, nullptr);
+  const std::vector<pid_t> waiting = children_pids_named(kFake.substr(0, 15));
+  ASSERT_EQ(waiting.size(), 1u);
+  pid = waiting[0];
+}
+
 // The call whose binary and environment match takes the prestarted process over: no second
 // exec, and the process got its config only from that call.
 TEST_F(ExecDelegateTest, TheMatchingCallTakesOverThePrestartedDelegate) {
   ExecDelegate d(kFake, {});
   DelegateRequest req = request(Verb::kAdd, json::object());
-  std::unique_ptr<Prestart> early = d.prestart(req);
-  ASSERT_NE(early, nullptr);
-  const std::vector<pid_t> started = children_pids_named(kFake.substr(0, 15));
-  ASSERT_EQ(started.size(), 1u);
-  EXPECT_TRUE(process_alive(started[0])) << "the prestarted delegate waits for its config";
+  std::unique_ptr<Prestart> early;
+  pid_t started = 0;
+  ASSERT_NO_FATAL_FAILURE(prestart_one(d, req, early, started));
+  EXPECT_TRUE(process_alive(started)) << "the prestarted delegate waits for its config";
   EXPECT_EQ(count_lines_starting(log_, "ADD"), 0u) << "it acted before it had its config";
   std::vector<pid_t> seen_by_hook;
   req.before_input = [&] { seen_by_hook = children_pids_named(kFake.substr(0, 15)); };
   json out = d.invoke(req);
   EXPECT_EQ(out["interfaces"][0]["name"], "net1");
-  EXPECT_EQ(seen_by_hook, started) << "the call started a delegate of its own";
+  EXPECT_EQ(seen_by_hook, std::vector<pid_t>{started}) << "the call started a delegate of its own";
   EXPECT_EQ(count_lines_starting(log_, "ADD"), 1u) << read_file(log_);
-  EXPECT_FALSE(process_alive(started[0]));
+  EXPECT_FALSE(process_alive(started));
   early.reset();  // taken: nothing left to kill
   EXPECT_EQ(count_lines_starting(log_, "ADD"), 1u) << read_file(log_);
 }
@@ -732,19 +741,18 @@ TEST_F(ExecDelegateTest, TheMatchingCallTakesOverThePrestartedDelegate) {
 TEST_F(ExecDelegateTest, APrestartedDelegateNotTakenOverDiesUnfed) {
   ExecDelegate d(kFake, {});
   DelegateRequest req = request(Verb::kAdd, json::object());
-  std::unique_ptr<Prestart> early = d.prestart(req);
-  ASSERT_NE(early, nullptr);
-  const std::vector<pid_t> started = children_pids_named(kFake.substr(0, 15));
-  ASSERT_EQ(started.size(), 1u);
+  std::unique_ptr<Prestart> early;
+  pid_t started = 0;
+  ASSERT_NO_FATAL_FAILURE(prestart_one(d, req, early, started));
   req.ifname = "net2";
   size_t running_at_hook = 0;
   req.before_input = [&] { running_at_hook = children_named(kFake.substr(0, 15)); };
   json out = d.invoke(req);
   EXPECT_EQ(out["interfaces"][0]["name"], "net2");
   EXPECT_EQ(running_at_hook, 2u) << "the call should have started a delegate of its own";
-  EXPECT_TRUE(process_alive(started[0])) << "the prestarted delegate was taken by another call";
+  EXPECT_TRUE(process_alive(started)) << "the prestarted delegate was taken by another call";
   early.reset();
-  EXPECT_FALSE(process_alive(started[0]));
+  EXPECT_FALSE(process_alive(started));
   EXPECT_EQ(children_named(kFake.substr(0, 15)), 0u);  // and reaped (TearDown)
   EXPECT_EQ(count_lines_starting(log_, "ADD"), 1u) << read_file(log_);
   EXPECT_EQ(count_lines_starting(log_, "ADD net2"), 1u) << read_file(log_);
@@ -781,12 +789,11 @@ TEST_F(ExecDelegateTest, PrestartOfAMissingPluginFailsLikeTheCall) {
 TEST_F(ExecDelegateTest, KillRunningDelegatesStopsAPrestartedDelegate) {
   ExecDelegate d(kFake, {});
   DelegateRequest req = request(Verb::kAdd, json::object());
-  std::unique_ptr<Prestart> early = d.prestart(req);
-  ASSERT_NE(early, nullptr);
-  const std::vector<pid_t> started = children_pids_named(kFake.substr(0, 15));
-  ASSERT_EQ(started.size(), 1u);
+  std::unique_ptr<Prestart> early;
+  pid_t started = 0;
+  ASSERT_NO_FATAL_FAILURE(prestart_one(d, req, early, started));
   kill_running_delegates();
-  EXPECT_TRUE(eventually([&] { return !process_alive(started[0]); }));
+  EXPECT_TRUE(eventually([&] { return !process_alive(started); }));
   const Error e = failure(d, req);
   EXPECT_EQ(e.code(), kDelegateFailed);
   EXPECT_EQ(e.msg(), kFake + ": stopped: cnimux is terminating");
