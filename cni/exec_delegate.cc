@@ -286,17 +286,17 @@ class ExitWatch {
   std::optional<asio::posix::stream_descriptor> pidfd_;
 };
 
-// The environment block handed to execve.
+// The environment block handed to execve: pointers into `vars`, which must outlive it.
 class EnvBlock {
  public:
-  explicit EnvBlock(std::vector<std::string> vars) : vars_(std::move(vars)) {
-    for (auto& v : vars_) ptrs_.push_back(v.data());
+  explicit EnvBlock(std::vector<std::string>& vars) {
+    ptrs_.reserve(vars.size() + 1);
+    for (auto& v : vars) ptrs_.push_back(v.data());
     ptrs_.push_back(nullptr);
   }
   char** get() { return ptrs_.data(); }
 
  private:
-  std::vector<std::string> vars_;
   std::vector<char*> ptrs_;
 };
 

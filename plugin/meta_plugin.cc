@@ -174,8 +174,6 @@ void check_interrupted() {
     throw cni::Error(cni::kTryAgainLater, interruption(sig));
 }
 
-// Runs every attachment in order. Each start is durable before its delegate gets its config,
-// and each finish is recorded together with the next start.
 // The next attachment's first delegate, started while this one runs; null when it cannot be
 // started ahead (in-process, or its start failed: its own call then reports that).
 std::unique_ptr<cni::Prestart> prestart_next(Session& s, const JournalRecord& rec, size_t i) {
@@ -189,6 +187,8 @@ std::unique_ptr<cni::Prestart> prestart_next(Session& s, const JournalRecord& re
   }
 }
 
+// Runs every attachment in order. Each start is durable before its delegate gets its config,
+// and each finish is recorded together with the next start.
 void run_attachments(Session& s, JournalRecord& rec) {
   std::unique_ptr<cni::Prestart> next;  // killed unfed if this loop ends before its turn
   for (size_t i = 0; i < rec.attachments.size(); ++i) {
