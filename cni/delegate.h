@@ -23,10 +23,9 @@ struct DelegateRequest {
   std::vector<std::string> path;  // CNI_PATH for the delegate (and where to find it)
   std::string config;             // stdin bytes, passed exactly
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
-  // When set, runs once the delegate's process exists and before it is given `config`: a
-  // plugin acts only on its config, so the caller can finish here what must be done before
-  // the delegate may act (the journal's flush), while the delegate's exec and start-up go
-  // on. The exec may still fail (it is reported after the hook). Runs once per call. A throw
+  // When set, runs once the delegate exists and before it is given `config`: a plugin acts
+  // only on its config, so the caller can finish here what must be done before the delegate
+  // may act (the journal's flush), while the delegate's exec and start-up go on. A throw
   // stops the delegate unfed, and the error propagates.
   std::function<void()> before_input;
   // When set, runs once the delegate has been given `config` (an in-process delegate: just

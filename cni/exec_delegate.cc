@@ -1,6 +1,6 @@
-// Executes CNI plugin binaries: lookup, environment, a start that does not wait for the exec
-// (cni/spawn.h), stdin, separate stdout/stderr capture with size caps (Boost.Asio), a process group
-// led by a guard that kills it if we die, a deadline that kills the group, and reaping.
+// Executes CNI plugin binaries with boost.process: lookup, environment, stdin, separate
+// stdout/stderr capture with size caps, a process group led by a guard that kills it if we
+// die, a deadline that kills the group, and reaping.
 #include "cni/exec_delegate.h"
 
 #include <fcntl.h>
@@ -17,9 +17,15 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <boost/asio.hpp>
-#include <cerrno>
 #include <mutex>
+// Boost.Process 1.74 compiles its vfork() executor only when the feature macros say vfork
+// exists, which _GNU_SOURCE's newer POSIX level hides; glibc has it.
+#define BOOST_POSIX_HAS_VFORK 1
+#include <boost/asio.hpp>
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <boost/process/posix.hpp>
+#include <cerrno>
 #include <system_error>
 #include <thread>
 
@@ -27,7 +33,6 @@
 #include "cni/json_limits.h"
 #include "cni/phase_trace.h"
 #include "cni/process.h"
-#include "cni/spawn.h"
 #include "cni/text.h"
 #include "cni/version.h"
 
@@ -37,6 +42,7 @@ namespace cni {
 namespace {
 
 namespace asio = boost::asio;
+namespace bp = boost::process;
 using nlohmann::json;
 
 // ---- Small text helpers. ----
@@ -140,41 +146,92 @@ class SigpipeBlock {
   bool was_pending_ = false;
 };
 
-// A delegate's stdin, stdout and stderr: our ends as asio descriptors, and the child's ends
-// until it has them (close_child_ends(), or the destructor).
+// Runs in the vforked child before exec: it shares our memory and runs while we wait, so
+// async-signal-safe calls only and no write to anything of ours. Every signal is blocked
+// when it starts (SignalsBlocked), so none of our handlers can run in it, acting on our
+// memory, before they are reset here.
+void prepare_child(pid_t parent, pid_t pgid) {
+  // The guard's group, so a timeout, a stop or our death kills grandchildren too.
+  if (::setpgid(0, pgid) != 0) ::_exit(127);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);       // dies with us at once; the guard does the rest
+  if (::getppid() != parent) ::_exit(127);  // we died before prctl took effect
+  // Handlers back to the default (the delegate would get the default at exec anyway), and
+  // SIGPIPE's too, then unblock.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction old {};
+    if (sig == SIGKILL || sig == SIGSTOP || ::sigaction(sig, nullptr, &old) != 0) continue;
+    if (sig == SIGPIPE || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))
+      ::sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Descriptors of other threads' children and of our files must not leak into plugins;
+  // CLOEXEC rather than close keeps boost's exec-error pipe working.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    struct rlimit lim {};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    const int max = static_cast<int>(std::min<rlim_t>(lim.rlim_cur, 65536));
+    for (int fd = 3; fd < max; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+}
+
 struct Pipes {
-  explicit Pipes(asio::io_context& ioc) : in(ioc), out(ioc), err(ioc) {
-    int fds[3][2];
-    for (int i = 0; i < 3; ++i) {
-      if (::pipe2(fds[i], O_CLOEXEC) != 0) {
-        const int pipe_errno = errno;
-        for (int j = 0; j < i; ++j) ::close(fds[j][0]), ::close(fds[j][1]);
-        throw std::system_error(pipe_errno, std::system_category(), "pipe2");
-      }
-    }
-    in.assign(fds[0][1]);
-    out.assign(fds[1][0]);
-    err.assign(fds[2][0]);
-    child = {fds[0][0], fds[1][1], fds[2][1]};
-  }
-  ~Pipes() { close_child_ends(); }
-  Pipes(const Pipes&) = delete;
-  Pipes& operator=(const Pipes&) = delete;
-
-  void close_child_ends() {
-    for (int* fd : {&child.in, &child.out, &child.err}) {
-      if (*fd >= 0) ::close(*fd);
-      *fd = -1;
-    }
-  }
-
-  asio::posix::stream_descriptor in, out, err;
-  SpawnedChild::Stdio child{-1, -1, -1};
+  explicit Pipes(asio::io_context& ioc) : in(ioc), out(ioc), err(ioc) {}
+  bp::async_pipe in, out, err;
 };
+
+// Blocks every signal in this thread for its lifetime: a vforked child starts with our
+// mask, so no handler of ours runs in it before prepare_child() resets them.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old_);
+  }
+  ~SignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
+// Starts `binary` in process group `pgid`; throws std::system_error with the exec errno.
+// Never leaves a zombie: a child whose exec failed is reaped here. vfork(): the child
+// borrows our address space until it execs, so starting it copies no page tables and
+// leaves none of our pages copy-on-write (docs/performance.md).
+bp::child spawn(const std::string& binary, char** envp, Pipes& p, pid_t pgid, RunningGroup& group) {
+  const pid_t parent = ::getpid();
+  std::error_code ec;
+  SignalsBlocked blocked;
+  bp::child c(
+      bp::exe = binary, bp::posix::use_vfork, (bp::std_in < p.in), (bp::std_out > p.out),
+      (bp::std_err > p.err), bp::error(ec),
+      bp::extend::on_setup = [envp](auto& exec) { exec.env = envp; },
+      bp::extend::on_exec_setup = [parent, pgid](auto&) { prepare_child(parent, pgid); },
+      bp::extend::on_success =
+          [pgid, &group](auto& exec) {
+            ::setpgid(exec.pid, pgid);  // also here: no window where the group is unset
+            group.set(pgid);
+          },
+      bp::extend::on_error =
+          [](auto& exec, const std::error_code&) {
+            if (exec.pid > 0) {
+              while (::waitpid(exec.pid, nullptr, 0) < 0 && errno == EINTR) {
+              }
+            }
+          });
+  if (ec) throw std::system_error(ec, "execute " + binary);
+  return c;
+}
 
 // Reads one pipe into `data`, keeping at most `cap` bytes and draining the rest.
 struct Capture {
-  Capture(asio::posix::stream_descriptor& pipe, size_t cap) : pipe(pipe), cap(cap) {}
+  Capture(bp::async_pipe& pipe, size_t cap) : pipe(pipe), cap(cap) {}
   void start() {
     pipe.async_read_some(asio::buffer(buf), [this](const boost::system::error_code& ec, size_t n) {
       const size_t room = cap - std::min(cap, data.size());
@@ -187,7 +244,7 @@ struct Capture {
       start();
     });
   }
-  asio::posix::stream_descriptor& pipe;
+  bp::async_pipe& pipe;
   size_t cap;
   std::string data;
   bool truncated = false;
@@ -199,9 +256,9 @@ struct Capture {
 // them (5.3+), else polling, never a SIGCHLD handler that would steal other children.
 class ExitWatch {
  public:
-  ExitWatch(asio::io_context& ioc, const SpawnedChild& c) : child_(c), poll_(ioc) {
+  ExitWatch(asio::io_context& ioc, bp::child& c) : child_(c), poll_(ioc) {
     // syscall(): glibc 2.36's <sys/pidfd.h> lacks extern "C".
-    int fd = static_cast<int>(::syscall(SYS_pidfd_open, c.pid(), 0));
+    int fd = static_cast<int>(::syscall(SYS_pidfd_open, c.id(), 0));
     if (fd >= 0) {
       pidfd_.emplace(ioc, fd);
       pidfd_->async_wait(asio::posix::descriptor_base::wait_read,
@@ -214,7 +271,8 @@ class ExitWatch {
 
  private:
   void poll() {
-    if (!child_.running()) {
+    std::error_code ec;
+    if (!child_.running(ec)) {
       exited = true;
       return;
     }
@@ -223,7 +281,7 @@ class ExitWatch {
       if (!ec) poll();
     });
   }
-  const SpawnedChild& child_;
+  bp::child& child_;
   asio::steady_timer poll_;
   std::optional<asio::posix::stream_descriptor> pidfd_;
 };
@@ -283,8 +341,8 @@ std::vector<std::string> parse_version_reply(const std::string& type, const json
 
 // Feeds stdin, captures stdout and stderr, and waits for the child to terminate or the
 // deadline to pass. Returns true when the deadline killed the group.
-bool collect(asio::io_context& ioc, const SpawnedChild& child, const ProcessGroupGuard& guard,
-             Pipes& pipes, const DelegateRequest& req, Capture& out, Capture& err) {
+bool collect(asio::io_context& ioc, bp::child& child, const ProcessGroupGuard& guard, Pipes& pipes,
+             const DelegateRequest& req, Capture& out, Capture& err) {
   out.start();
   err.start();
   if (req.config.empty()) {
@@ -326,6 +384,24 @@ bool collect(asio::io_context& ioc, const SpawnedChild& child, const ProcessGrou
   return timed_out;
 }
 
+// spawn() with the ETXTBSY retry; exec failures become cni::Error naming the type.
+bp::child start_child(const std::string& type, const ExecDelegate::Options& options,
+                      const std::string& binary, char** envp, asio::io_context& ioc,
+                      std::optional<Pipes>& pipes, pid_t pgid, RunningGroup& group) {
+  bp::child child;
+  try {
+    retry_on_text_busy([&] { child = spawn(binary, envp, pipes.emplace(ioc), pgid, group); },
+                       options.text_busy_attempts, options.text_busy_backoff);
+  } catch (const std::system_error& e) {
+    if (e.code() == std::errc::text_file_busy) {
+      throw Error(kTryAgainLater, type + ": cannot execute " + binary + ": text file busy (tried " +
+                                      std::to_string(options.text_busy_attempts) + " times)");
+    }
+    throw Error(kDelegateFailed, type + ": cannot execute " + binary + ": " + e.code().message());
+  }
+  return child;
+}
+
 // The guard of the group the delegate will join; its failure names the type.
 void start_guard(const std::string& type, std::optional<ProcessGroupGuard>& guard) {
   try {
@@ -341,17 +417,14 @@ void start_guard(const std::string& type, std::optional<ProcessGroupGuard>& guar
 // child. Unless `reaped`, destroying it kills what is left of the group and reaps the child;
 // the guard is reaped later (cni/process.h).
 struct Launch {
-  // The child reads these until it has executed (cni/spawn.h), so they are declared, and
-  // destroyed, before and after it. With `binary`, `env` is what a prestart is matched on.
   std::string binary;
-  std::vector<std::string> env;
-  std::optional<EnvBlock> env_block;
+  std::vector<std::string> env;  // with `binary`, what a prestarted launch is matched on
   asio::io_context ioc;
   // Declared before `group`, so the group is unregistered before the guard is reaped.
   std::optional<ProcessGroupGuard> guard;
   RunningGroup group;
   std::optional<Pipes> pipes;
-  std::optional<SpawnedChild> child;
+  bp::child child;
   bool reaped = false;
 
   Launch() = default;
@@ -361,69 +434,23 @@ struct Launch {
     if (reaped || !guard) return;
     guard->kill();
     group.clear();
-    if (child) child->wait();
+    std::error_code ec;
+    if (child.valid()) child.wait(ec);
   }
 };
 
-// Starts `binary` with `env` in a new guarded process group and returns without waiting for
-// its exec (cni/spawn.h); its stdin is not written yet. Errors: Error(100) naming the type.
-std::unique_ptr<Launch> launch(const std::string& type, const std::string& binary,
-                               std::vector<std::string> env) {
+// Starts `binary` with `env` in a new guarded process group; its stdin is not written yet.
+std::unique_ptr<Launch> launch(const std::string& type, const ExecDelegate::Options& options,
+                               const std::string& binary, std::vector<std::string> env) {
   auto l = std::make_unique<Launch>();
   l->binary = binary;
   l->env = std::move(env);
-  l->env_block.emplace(l->env);
+  EnvBlock block(l->env);
   start_guard(type, l->guard);
-  try {
-    Pipes& pipes = l->pipes.emplace(l->ioc);
-    l->child.emplace(l->binary, l->env_block->get(), pipes.child, l->guard->pgid());
-    pipes.close_child_ends();
-  } catch (const std::system_error& e) {
-    throw Error(kDelegateFailed, type + ": cannot execute " + binary + ": " + e.code().message());
-  }
-  l->group.set(l->guard->pgid());
+  l->child =
+      start_child(type, options, binary, block.get(), l->ioc, l->pipes, l->guard->pgid(), l->group);
   phase_mark("delegate-started");
   return l;
-}
-
-// The request again, without the hooks that run once per call.
-DelegateRequest without_hooks(const DelegateRequest& req) {
-  DelegateRequest again = req;
-  again.before_input = nullptr;
-  again.after_input = nullptr;
-  return again;
-}
-
-// Gives the started delegate its config, collects its output until it exits or the deadline
-// passes, and reaps it. Errors: the deadline (101) and a stop by SIGTERM (100), naming `type`.
-DelegateOutput feed(const std::string& type, Launch& l, const DelegateRequest& req) {
-  SpawnedChild& child = *l.child;
-  Capture out(l.pipes->out, ExecDelegate::Options::kMaxStdout);
-  Capture err(l.pipes->err, ExecDelegate::Options::kMaxStderr);
-  const bool timed_out = collect(l.ioc, child, *l.guard, *l.pipes, req, out, err);
-  l.group.clear();
-  const int status = child.wait();
-  l.reaped = true;
-  phase_mark("delegate-reaped");
-
-  DelegateOutput result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
-  result.term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  result.out = std::move(out.data);
-  result.out_truncated = out.truncated;
-  result.err = std::move(err.data);
-  spdlog::debug("{}: pid {} finished: exit {} signal {}", type, child.pid(), result.exit_code,
-                result.term_signal);
-  if (timed_out) {
-    throw Error(kDelegateTimeout,
-                type + ": timed out after " + std::to_string(req.timeout.count()) +
-                    "ms; killed its process group",
-                shorten(trim(result.err), 1024));
-  }
-  if (l.group.stop_requested() && result.term_signal == SIGKILL) {
-    throw Error(kDelegateFailed, type + ": stopped: cnimux is terminating");
-  }
-  return result;
 }
 
 // A prestarted delegate waiting for its call. Every live one is listed, so that run() finds
@@ -576,11 +603,13 @@ std::vector<std::string> ExecDelegate::supported_versions(const DelegateRequest&
 std::unique_ptr<Prestart> ExecDelegate::prestart(const DelegateRequest& req) {
   const std::string binary = find_binary(req.path);
   const std::vector<std::string>& dirs = req.path.empty() ? search_dirs_ : req.path;
-  // Its exec is not waited for: the call that takes it over checks it, and starts its own
-  // process, with the ETXTBSY retry, if it failed.
-  std::unique_ptr<Launch> l = launch(type_, binary, child_env(req.verb, req, cni_path_value(dirs)));
+  // No waiting out "text file busy" here: the call itself will, with the delegate's deadline.
+  Options once = options_;
+  once.text_busy_attempts = 1;
+  std::unique_ptr<Launch> l =
+      launch(type_, once, binary, child_env(req.verb, req, cni_path_value(dirs)));
   spdlog::debug("{}: prestarted {} {} pid {} (container {}, ifname {})", type_, binary,
-                verb_name(req.verb), l->child->pid(), req.container_id, req.ifname);
+                verb_name(req.verb), l->child.id(), req.container_id, req.ifname);
   return std::make_unique<ExecPrestart>(std::move(l));
 }
 
@@ -591,35 +620,40 @@ DelegateOutput ExecDelegate::run(const std::string& binary, const DelegateReques
   // Whatever happens below, no member of the group outlives this call unreaped (~Launch).
   std::unique_ptr<Launch> l = ExecPrestart::take(binary, env);
   const bool prestarted = l != nullptr;
-  if (!prestarted) l = launch(type_, binary, env);
+  if (!prestarted) l = launch(type_, options_, binary, std::move(env));
+  bp::child& child = l->child;
+  const pid_t pid = child.id();
   spdlog::debug("{}: {} {} {} pid {} group {} (container {}, ifname {})", type_,
                 prestarted ? "took over the prestarted" : "started", binary, verb_name(req.verb),
-                l->child->pid(), l->guard->pgid(), req.container_id, req.ifname);
-  // Nothing here waits for the exec: the record is made durable while it completes, and
-  // whether it worked is read once the child is reaped (cni/spawn.h). One that failed never
-  // read its config, so the call is made again (ETXTBSY) or reported as the exec's failure.
+                pid, l->guard->pgid(), req.container_id, req.ifname);
   if (req.before_input) req.before_input();  // a throw: ~Launch kills the unfed delegate
   phase_mark("delegate-may-read");
+  Capture out(l->pipes->out, Options::kMaxStdout);
+  Capture err(l->pipes->err, Options::kMaxStderr);
+  const bool timed_out = collect(l->ioc, child, *l->guard, *l->pipes, req, out, err);
+  l->group.clear();
+  std::error_code ec;
+  child.wait(ec);
+  l->reaped = true;
+  phase_mark("delegate-reaped");
+
+  const int status = child.native_exit_code();
   DelegateOutput result;
-  bool first = true;
-  try {
-    retry_on_text_busy(
-        [&] {
-          if (!first) l = launch(type_, binary, env);
-          result = feed(type_, *l, first ? req : without_hooks(req));
-          first = false;
-          if (const int exec_errno = l->child->exec_errno(); exec_errno != 0) {
-            throw std::system_error(exec_errno, std::system_category(), "execute " + binary);
-          }
-        },
-        options_.text_busy_attempts, options_.text_busy_backoff);
-  } catch (const std::system_error& e) {
-    if (e.code() == std::errc::text_file_busy) {
-      throw Error(kTryAgainLater, type_ + ": cannot execute " + binary +
-                                      ": text file busy (tried " +
-                                      std::to_string(options_.text_busy_attempts) + " times)");
-    }
-    throw Error(kDelegateFailed, type_ + ": cannot execute " + binary + ": " + e.code().message());
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+  result.term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  result.out = std::move(out.data);
+  result.out_truncated = out.truncated;
+  result.err = std::move(err.data);
+  spdlog::debug("{}: pid {} finished: exit {} signal {}", type_, pid, result.exit_code,
+                result.term_signal);
+  if (timed_out) {
+    throw Error(kDelegateTimeout,
+                type_ + ": timed out after " + std::to_string(req.timeout.count()) +
+                    "ms; killed its process group",
+                shorten(trim(result.err), 1024));
+  }
+  if (l->group.stop_requested() && result.term_signal == SIGKILL) {
+    throw Error(kDelegateFailed, type_ + ": stopped: cnimux is terminating");
   }
   return result;
 }

@@ -76,9 +76,7 @@ class ExecDelegate : public Delegate {
   // returns, nothing of the group runs: what the plugin left in it is killed, and the plugin
   // and the guard are reaped. Past req.timeout the whole group is killed and Error(101) names
   // the type and the timeout. Errors: not found or invalid type (7), exec or guard failure
-  // (100), ETXTBSY after every retry (11), and interpret_delegate_output's. The process is
-  // started without waiting for its exec (cni/spawn.h): before_input runs while the exec
-  // goes on, and an exec failure is known once the child is reaped.
+  // (100), ETXTBSY after every retry (11), and interpret_delegate_output's.
   nlohmann::json invoke(const DelegateRequest& req) override;
 
   // The plugin's VERSION answer, from the cache when the binary (path, size, mtime, inode)
@@ -91,8 +89,7 @@ class ExecDelegate : public Delegate {
   // process group, and gives it nothing on stdin yet. While the handle lives, the first
   // invoke() (of any ExecDelegate of this process) that would execute the same binary with
   // the same environment takes the process over; its timeout runs from then. Errors: those
-  // of invoke() for finding the binary and for starting its process; a failed exec is
-  // reported by the call that takes the process over, as its own would be.
+  // of invoke() for finding and starting the binary.
   std::unique_ptr<Prestart> prestart(const DelegateRequest& req) override;
 
   // The binary that would run for `path`: the first executable regular file <dir>/<type>

@@ -23,7 +23,6 @@
 #include <mutex>
 #include <system_error>
 
-#include "cni/clone_vm.h"
 #include "cni/scope_guard.h"
 
 namespace cni {
@@ -115,9 +114,29 @@ void close_from(int from) {
 //
 // A fork copies this process's page tables and makes every page we touch afterwards a
 // copy-on-write fault; for a guard that only waits, that was 58 page faults and 0.2 to
-// 0.6 ms of CPU per delegate (docs/performance.md). A CLONE_VM child shares our memory
-// instead, under the rules of cni/clone_vm.h. Where such a child cannot run
-// (clone_vm_child_possible()), or when clone() fails, the guard is a fork as before.
+// 0.6 ms of CPU per delegate (docs/performance.md). A CLONE_VM child shares our memory instead, so
+// it must not touch any of it: it runs on a stack of its own, with every signal blocked from its
+// first instruction (it inherits the mask), and makes raw system calls only, since glibc's wrappers
+// write errno, which lives in the calling thread's TLS, i.e. in our memory. Where raw calls are not
+// written for the architecture, under valgrind, or when clone() fails, the guard is a fork as
+// before.
+#if defined(__x86_64__) || defined(__aarch64__)
+
+// A system call with up to three arguments; returns the kernel's value (-errno on failure).
+[[gnu::always_inline]] inline long raw_syscall(long nr, long a = 0, long b = 0, long c = 0) {
+#if defined(__x86_64__)
+  long ret;
+  asm volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return ret;
+#else
+  register long x8 asm("x8") = nr;
+  register long x0 asm("x0") = a;
+  register long x1 asm("x1") = b;
+  register long x2 asm("x2") = c;
+  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+  return x0;
+#endif
+}
 
 constexpr size_t kCloneGuardStack = 64 * 1024;
 constexpr char kGuardName[] = "cnimux-guard";
@@ -127,7 +146,8 @@ struct CloneGuardArgs {
   int watch_fd;
 };
 
-// The guard's whole life as a CLONE_VM child (cni/clone_vm.h).
+// The guard's whole life as a CLONE_VM child. Not instrumented: a sanitizer's bookkeeping
+// would write our memory from another process.
 [[gnu::no_sanitize_address, gnu::no_sanitize_undefined, gnu::no_stack_protector]] int
 clone_guard_main(void* arg) {
   const int watch_fd = static_cast<const CloneGuardArgs*>(arg)->watch_fd;
@@ -148,6 +168,19 @@ clone_guard_main(void* arg) {
   return 0;
 }
 
+// The clone guard can run here: close_range() exists (Linux 5.9; the guard cannot fall back
+// to a close() loop), and we are not under valgrind, which ends the whole process at a
+// CLONE_VM clone without CLONE_THREAD rather than failing it. Valgrind always preloads its
+// vgpreload_core library, which is how it is recognised.
+bool clone_guard_possible() {
+  static const bool possible = [] {
+    const char* preload = ::getenv("LD_PRELOAD");
+    if (preload && ::strstr(preload, "/vgpreload_")) return false;
+    return ::close_range(~0U, ~0U, 0) == 0;
+  }();
+  return possible;
+}
+
 // Starts the guard as a CLONE_VM child on `stack`; -1 with errno when clone() refuses.
 pid_t clone_guard(int watch_fd, void* stack, size_t size) {
   // The arguments sit at the top of the stack, which grows down from below them, aligned.
@@ -163,6 +196,16 @@ pid_t clone_guard(int watch_fd, void* stack, size_t size) {
   errno = clone_errno;
   return pid;
 }
+#else
+constexpr size_t kCloneGuardStack = 0;
+pid_t clone_guard(int, void*, size_t) {
+  errno = ENOSYS;
+  return -1;
+}
+bool clone_guard_possible() {
+  return false;
+}
+#endif
 
 void unmap_guard_stack(void* stack) {
   if (stack) ::munmap(stack, kCloneGuardStack);
@@ -332,7 +375,7 @@ ProcessGroupGuard::ProcessGroupGuard(Start how) {
 }
 
 pid_t ProcessGroupGuard::start(int watch_fd, Start how) {
-  if (how == Start::kCloneWherePossible && clone_vm_child_possible()) {
+  if (how == Start::kCloneWherePossible && clone_guard_possible()) {
     void* stack = ::mmap(nullptr, kCloneGuardStack, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack != MAP_FAILED) {
