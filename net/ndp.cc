@@ -1,30 +1,22 @@
 // NDP solicitations and advertisements built by hand (IPv6 header, ICMPv6 message and its
-// checksum) and sent over an AF_PACKET datagram socket bound to one link.
+// checksum) and sent over a packet socket bound to one link (net/packet_socket.h).
 #include "net/ndp.h"
 
 #include <arpa/inet.h>
-#include <linux/if_packet.h>
 #include <net/ethernet.h>
-#include <net/if.h>
-#include <poll.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
-#include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "cni/error.h"
+#include "net/packet_socket.h"
 
 namespace net {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using Mac = std::array<unsigned char, 6>;
 using Ip6 = std::array<unsigned char, 16>;
 
 constexpr uint8_t kIcmp6 = 58;  // IPv6 next header: ICMPv6
@@ -37,24 +29,12 @@ constexpr size_t kIp6HeaderLen = 40;
 constexpr size_t kNdHeaderLen = 24;   // type, code, checksum, flags/reserved, target
 constexpr uint8_t kNdHopLimit = 255;  // receivers drop NDP with any other (RFC 4861 7.1)
 
-[[noreturn]] void fail(const std::string& link, const std::string& what) {
-  throw cni::Error(cni::kIoFailure,
-                   "ndp on link \"" + link + "\": " + what + ": " + std::strerror(errno));
-}
-
 Ip6 parse_v6(const std::string& ip, const std::string& what) {
   Ip6 a{};
   if (inet_pton(AF_INET6, ip.c_str(), a.data()) != 1) {
     throw cni::Error(cni::kInvalidConfig, "invalid " + what + " \"" + ip + "\": want an IPv6");
   }
   return a;
-}
-
-std::string format_mac(const unsigned char* m) {
-  char buf[18];
-  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
-                m[5]);
-  return buf;
 }
 
 // ff02::1:ffXX:XXXX, the group every holder of `target` listens on (RFC 4291 2.7.1).
@@ -124,82 +104,34 @@ struct Received {
   Mac holder{};  // the target link-layer option's address, else the frame's source
 };
 
-// A packet socket for IPv6 bound to one link, with that link's index and MAC.
+// An IPv6 packet socket on one link, for NDP.
 class NdpSocket {
  public:
-  explicit NdpSocket(const std::string& link) : link_(link) {
-    fd_ = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IPV6));
-    if (fd_ < 0) fail(link, "socket");
-    index_ = static_cast<int>(if_nametoindex(link.c_str()));
-    if (index_ == 0) fail(link, "no such link");
-    ifreq ifr{};
-    std::strncpy(ifr.ifr_name, link.c_str(), IFNAMSIZ - 1);
-    if (::ioctl(fd_, SIOCGIFHWADDR, &ifr) != 0) fail(link, "read MAC");
-    std::memcpy(mac_.data(), ifr.ifr_hwaddr.sa_data, mac_.size());
-    sockaddr_ll sll{};
-    sll.sll_family = AF_PACKET;
-    sll.sll_protocol = htons(ETH_P_IPV6);
-    sll.sll_ifindex = index_;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) != 0) fail(link, "bind");
-  }
-  ~NdpSocket() { ::close(fd_); }
-  NdpSocket(const NdpSocket&) = delete;
-  NdpSocket& operator=(const NdpSocket&) = delete;
+  explicit NdpSocket(const std::string& link) : socket_(link, ETH_P_IPV6, "ndp") {}
 
-  const Mac& mac() const { return mac_; }
+  const Mac& mac() const { return socket_.mac(); }
 
   // Makes the link accept frames for `group` while the socket lives (a link without IPv6, or
   // without the address, has not joined the groups the answers go to).
-  void join(const Ip6& group) {
-    packet_mreq mr{};
-    mr.mr_ifindex = index_;
-    mr.mr_type = PACKET_MR_MULTICAST;
-    mr.mr_alen = 6;
-    const Mac m = multicast_mac(group);
-    std::memcpy(mr.mr_address, m.data(), m.size());
-    if (::setsockopt(fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) != 0) {
-      fail(link_, "join multicast group");
-    }
-  }
+  void join(const Ip6& group) { socket_.join(multicast_mac(group)); }
 
   void send(const std::vector<uint8_t>& pkt, const Mac& to_mac) {
-    sockaddr_ll to{};
-    to.sll_family = AF_PACKET;
-    to.sll_protocol = htons(ETH_P_IPV6);
-    to.sll_ifindex = index_;
-    to.sll_halen = 6;
-    std::memcpy(to.sll_addr, to_mac.data(), to_mac.size());
-    if (::sendto(fd_, pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) <
-        0) {
-      fail(link_, "send");
-    }
+    socket_.send(pkt.data(), pkt.size(), to_mac);
   }
 
   // Waits until `until` for an NDP message from another host that `accept` takes; returns the
   // holder's MAC.
-  template <class Accept>
-  std::optional<Mac> wait_for(Clock::time_point until, Accept&& accept) {
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd pfd{fd_, POLLIN, 0};
-      int rc = ::poll(&pfd, 1, static_cast<int>(left.count()));
-      if (rc < 0 && errno == EINTR) continue;
-      if (rc < 0) fail(link_, "poll");
-      if (rc == 0) return std::nullopt;
-      std::array<uint8_t, 2048> buf{};
-      sockaddr_ll from{};
-      socklen_t len = sizeof(from);
-      ssize_t n =
-          ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) fail(link_, "receive");
-      if (from.sll_pkttype == PACKET_OUTGOING || from.sll_halen != 6) continue;
-      if (std::memcmp(from.sll_addr, mac_.data(), 6) == 0) continue;
-      if (auto r = parse(buf.data(), static_cast<size_t>(n), from); r && accept(*r)) {
-        return r->holder;
-      }
-    }
+  std::optional<Mac> wait_for(PacketSocket::Clock::time_point until,
+                              const std::function<bool(const Received&)>& accept) {
+    std::optional<Mac> holder;
+    socket_.receive_until(until, [&](const uint8_t* p, size_t n, const sockaddr_ll& from) {
+      if (from.sll_halen != 6 || std::memcmp(from.sll_addr, mac().data(), 6) == 0) return false;
+      std::optional<Received> r = parse(p, n, from);
+      if (!r || !accept(*r)) return false;
+      holder = r->holder;
+      return true;
+    });
+    return holder;
   }
 
  private:
@@ -224,23 +156,16 @@ class NdpSocket {
     return r;
   }
 
-  std::string link_;
-  int fd_ = -1;
-  int index_ = 0;
-  Mac mac_{};
+  PacketSocket socket_;
 };
 
 // Sends `send` three times, spread over `timeout`, listening with `accept` in between.
-template <class Send, class Accept>
-std::optional<std::string> ask(NdpSocket& s, std::chrono::milliseconds timeout, Send&& send,
-                               Accept&& accept) {
-  const auto start = Clock::now();
-  constexpr int kTries = 3;
-  for (int i = 1; i <= kTries; ++i) {
-    send();
-    if (auto mac = s.wait_for(start + timeout * i / kTries, accept)) return format_mac(mac->data());
-  }
-  return std::nullopt;
+std::optional<std::string> ask(NdpSocket& s, std::chrono::milliseconds timeout,
+                               const std::function<void()>& send,
+                               const std::function<bool(const Received&)>& accept) {
+  return ask_three_times(timeout, send, [&](PacketSocket::Clock::time_point until) {
+    return s.wait_for(until, accept);
+  });
 }
 
 }  // namespace
