@@ -47,8 +47,7 @@ import urllib.request
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from journal_file import journal_record  # noqa: E402  (one reader of the journal's file format)
-from kill9 import sh, wait_until  # noqa: E402  (the helpers the two drivers share)
+from soak_node import SoakNode, sh, sqlite_rows, wait_until  # noqa: E402  (shared with kill9.py)
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ADD_FAULTS = (("none", 3), ("delegate error", 3), ("delegate hang", 1), ("delegate crash", 2),
@@ -101,7 +100,7 @@ class FakeApi:
         self.proc.wait()
 
 
-class Node:
+class Node(SoakNode):
     """A throwaway node: bin dir, net.d and nadDir in a temporary directory; cniDir, the SQLite
     IPAM store and host-local's dataDir on a small tmpfs; a veth uplink for macvlan; the
     bridges the networks create. Every name starts with `prefix`; cleanup() removes it all."""
@@ -143,13 +142,6 @@ class Node:
                      "delegateTimeout": 10, "logLevel": "info",
                      "logFile": self.path("cnimux.log")}
 
-    def path(self, *parts):
-        return os.path.join(self.dir, *parts)
-
-    def write(self, rel, obj):
-        with open(self.path(rel), "w") as f:
-            json.dump(obj, f)
-
     def ipam(self, kind, subnet, one_address=False, routes=None):
         r = {"subnet": subnet}
         if one_address:
@@ -163,16 +155,6 @@ class Node:
         else:
             conf["dataDir"] = self.path("state", "hl")
         return conf
-
-    def add_netns(self, name):
-        sh(["ip", "netns", "add", name])
-        self.netns.add(name)
-        return "/var/run/netns/" + name
-
-    def del_netns(self, name):
-        if name in self.netns:
-            sh(["ip", "netns", "delete", name], check=False)
-            self.netns.discard(name)
 
     def run(self, verb, meta, cid="", netns="", pod="", gc_valid=None, timeout=120):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": verb,
@@ -214,30 +196,10 @@ class Node:
         except FileNotFoundError:
             pass
 
-    # ---- What must be gone after a trial. ----
-    def pod_links(self, ns):
-        out = sh(["ip", "-n", ns, "-d", "-j", "link", "show"], check=False) or "[]"
-        return ["%s (%s)" % (l["ifname"], l.get("linkinfo", {}).get("info_kind", "?"))
-                for l in json.loads(out) if l["ifname"] != "lo"]
-
-    def node_links(self):
-        links = json.loads(sh(["ip", "-j", "link", "show"]) or "[]")
-        return [l["ifname"] for l in links
-                if l.get("master") in self.bridges
-                or (l.get("link") == self.uplink and l["ifname"] != self.peer)]
-
+    # ---- What must be gone after a trial (the rest is in SoakNode). ----
     def held_addresses(self):
-        held = []
-        db = self.path("state", "ipam.db")
-        if os.path.exists(db):
-            con = sqlite3.connect(db, timeout=30)
-            try:
-                held += ["%s:%s" % r for r in
-                         con.execute("SELECT container_id, ifname FROM allocations")]
-            except sqlite3.OperationalError:
-                pass
-            finally:
-                con.close()
+        held = ["%s:%s" % r for r in sqlite_rows(self.path("state", "ipam.db"),
+                                                 "SELECT container_id, ifname FROM allocations")]
         hl = self.path("state", "hl")
         for net in os.listdir(hl):
             for name in os.listdir(os.path.join(hl, net)):
@@ -246,50 +208,15 @@ class Node:
         return held
 
     def live_journals(self):
-        out = []
-        jdir = self.path("state", "journal")
-        for name in os.listdir(jdir):
-            if not name.endswith(".journal"):
-                continue
-            path = os.path.join(jdir, name)
-            try:
-                st = os.lstat(path)
-                if st.st_size == 0 and not st.st_mode & 0o200:
-                    continue  # the ADD marker: the ADD recorded nothing (docs/journal.md)
-                with open(path, "rb") as f:
-                    if journal_record(f.read()).get("state") == "deleted":
-                        continue
-            except (OSError, ValueError):
-                pass
-            out.append(name)
-        return out
+        return SoakNode.live_journals(self, self.path("state", "journal"))
 
     def processes(self):
-        """PIDs running from this node's directory or with its CNI_PATH in their environment
-        (what a delegate forks inherits it, a `sleep` grandchild included)."""
-        mark = ("CNI_PATH=" + self.path("bin")).encode()
-        pids = []
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit() or int(pid) == os.getpid():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv0 = f.read().split(b"\0")[0].decode(errors="replace")
-                with open("/proc/%s/environ" % pid, "rb") as f:
-                    environ = f.read().split(b"\0")
-            except OSError:
-                continue
-            if argv0.startswith(self.dir + "/") or mark in environ:
-                pids.append(int(pid))
-        return pids
+        """Also what a delegate forked: it inherits CNI_PATH (a `sleep` grandchild included)."""
+        return SoakNode.processes(self, "CNI_PATH=" + self.path("bin"))
 
     def reset(self):
         """After a failed trial, clears what it left so the next trial starts clean."""
-        for pid in self.processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self.kill_processes()
         for link in self.node_links():
             sh(["ip", "link", "delete", link], check=False)
         db = self.path("state", "ipam.db")
@@ -307,11 +234,7 @@ class Node:
             os.unlink(self.path("state", "journal", name))
 
     def cleanup(self):
-        for pid in self.processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self.kill_processes()
         if self.api:
             self.api.stop()
         for ns in list(self.netns):

@@ -11,7 +11,7 @@ call waits on it); then the
 runtime's DEL (retried up to 3 times: a DEL that never succeeds is a wedged pod), sometimes a
 second DEL, sometimes with CNI_NETNS empty because the netns was deleted first, then a GC
 with an empty valid-attachments list. After it: no link on the node's bridge or uplink once
-the netns is deleted (links left in the pod netns before that are reported, not failed), no address in the IPAM store, no journal but tombstones in cniDir,
+the netns is deleted (links left in the pod netns before that are reported, not failed), no address in the IPAM store, no journal but tombstones and ADD markers in cniDir,
 no process running from the node's bin dir. Exit status 1 when any trial leaked or wedged."""
 
 import argparse
@@ -31,27 +31,10 @@ VERB_WEIGHTS = (("ADD", 6), ("DEL", 3), ("GC", 1))
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from journal_file import journal_record  # noqa: E402  (one reader of the journal's file format)
+from soak_node import SoakNode, sh, sqlite_rows, wait_until  # noqa: E402  (shared with faults.py)
 
 
-def sh(cmd, check=True):
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if check and p.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), p.returncode, p.stderr))
-    return p.stdout
-
-
-def wait_until(pred, limit=15.0):
-    """Polls `pred` until it holds or `limit` seconds pass; returns its last answer."""
-    deadline = time.monotonic() + limit
-    while not pred():
-        if time.monotonic() >= deadline:
-            return pred()
-        time.sleep(0.01)
-    return True
-
-
-class Node:
+class Node(SoakNode):
     """A throwaway node: bin dir, net.d, nadDir, podDir, cniDir and IPAM store in a temporary
     directory; a veth uplink for macvlan; the bridge the cluster network creates. Every name
     starts with `prefix`; cleanup() removes all of it."""
@@ -59,6 +42,7 @@ class Node:
     def __init__(self, build, prefix):
         self.prefix = prefix
         self.uplink, self.peer, self.bridge = prefix + "u", prefix + "p", prefix + "br"
+        self.bridges = [self.bridge]
         self.dir = tempfile.mkdtemp(prefix="cnimux-soak-%s-" % prefix)
         for sub in ("bin", "net.d", "nads", "pods", "journal"):
             os.makedirs(self.path(sub))
@@ -94,23 +78,6 @@ class Node:
                      "delegateTimeout": 10, "logLevel": "info",
                      "logFile": self.path("cnimux.log")}
 
-    def path(self, *parts):
-        return os.path.join(self.dir, *parts)
-
-    def write(self, rel, obj):
-        with open(self.path(rel), "w") as f:
-            json.dump(obj, f)
-
-    def add_netns(self, name):
-        sh(["ip", "netns", "add", name])
-        self.netns.add(name)
-        return "/var/run/netns/" + name
-
-    def del_netns(self, name):
-        if name in self.netns:
-            sh(["ip", "netns", "delete", name], check=False)
-            self.netns.discard(name)
-
     def start(self, verb, cid="", netns="", gc_valid=None):
         """Starts cnimux as a runtime would; returns the Popen (stdin already written)."""
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": verb,
@@ -135,69 +102,16 @@ class Node:
         out, err = p.communicate(timeout=120)
         return p.returncode, out.decode(errors="replace") + err.decode(errors="replace")
 
-    # ---- What must be gone after a trial. ----
-    def pod_links(self, ns):
-        """Links in the pod netns but lo, each as "name (kind, state)" for the report."""
-        out = sh(["ip", "-n", ns, "-d", "-j", "link", "show"], check=False) or "[]"
-        return ["%s (%s, %s)" % (l["ifname"], l.get("linkinfo", {}).get("info_kind", "?"),
-                                 l.get("operstate", "?"))
-                for l in json.loads(out) if l["ifname"] != "lo"]
-
-    def node_links(self):
-        """Links on the node that a pod left: bridge ports and children of the uplink."""
-        links = json.loads(sh(["ip", "-j", "link", "show"]) or "[]")
-        return [l["ifname"] for l in links
-                if l.get("master") == self.bridge
-                or (l.get("link") == self.uplink and l["ifname"] != self.peer)]
-
+    # ---- What must be gone after a trial (the rest is in SoakNode). ----
     def held_addresses(self):
-        db = self.path("ipam.db")
-        if not os.path.exists(db):
-            return []
-        con = sqlite3.connect(db, timeout=30)
-        try:
-            return [r[0] for r in con.execute("SELECT container_id FROM allocations")]
-        except sqlite3.OperationalError:  # no table yet: killed before the store was created
-            return []
-        finally:
-            con.close()
+        return [r[0] for r in sqlite_rows(self.path("ipam.db"),
+                                          "SELECT container_id FROM allocations")]
 
     def live_journals(self):
-        """Journals that owe work: every non-dotfile in cniDir except tombstones."""
-        out = []
-        for name in os.listdir(self.path("journal")):
-            if name.startswith("."):
-                continue
-            try:
-                with open(self.path("journal", name), "rb") as f:
-                    if journal_record(f.read()).get("state") == "deleted":
-                        continue
-            except (OSError, ValueError):
-                pass
-            out.append(name)
-        return out
-
-    def processes(self):
-        """PIDs whose command line runs something from this node's directory."""
-        pids = []
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv0 = f.read().split(b"\0")[0].decode(errors="replace")
-            except OSError:
-                continue
-            if argv0.startswith(self.dir + "/"):
-                pids.append(int(pid))
-        return pids
+        return SoakNode.live_journals(self, self.path("journal"))
 
     def cleanup(self):
-        for pid in self.processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self.kill_processes()
         for ns in list(self.netns):
             self.del_netns(ns)
         for link in (self.uplink, self.bridge):
