@@ -7,7 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #if defined(__x86_64__)
+// glibc 2.36's header returns C's _Bool, which clang++ rejects (g++ takes it as an
+// extension); the fuzz targets are built with clang (make fuzz).
+#define _Bool bool
 #include <sys/platform/x86.h>
+#undef _Bool
 #endif
 
 #include <algorithm>
