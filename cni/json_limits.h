@@ -5,10 +5,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include "cni/limits.h"
 
@@ -37,5 +42,29 @@ JsonParse try_parse_json(std::string_view text, const JsonLimits& limits = {});
 // where the text came from ("stdin", "NAD default/foo spec.config", ...).
 nlohmann::json parse_json(std::string_view text, std::string_view source, int code,
                           const JsonLimits& limits = {});
+
+// `v` as a T when it is a JSON integer that T can hold; else throws std::out_of_range naming
+// `what` and the value. For reading numbers from files and peers: nlohmann's get<T>() casts a
+// float, and a float out of T's range is undefined behaviour.
+template <class T>
+T json_integer(const nlohmann::json& v, const std::string& what) {
+  static_assert(std::is_integral_v<T>);
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (std::in_range<T>(u)) return static_cast<T>(u);
+  } else if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    if (std::in_range<T>(i)) return static_cast<T>(i);
+  }
+  throw std::out_of_range(what + ": want an integer of at most " +
+                          std::to_string(std::numeric_limits<T>::max()) + ", got " + v.dump());
+}
+
+// json_integer of `obj[key]`, or `fallback` when `obj` has no such key.
+template <class T>
+T json_integer_or(const nlohmann::json& obj, const char* key, T fallback) {
+  const auto it = obj.find(key);
+  return it == obj.end() ? fallback : json_integer<T>(*it, std::string("\"") + key + "\"");
+}
 
 }  // namespace cni

@@ -107,13 +107,13 @@ VersionCache::Entries VersionCache::read_file() const {
   if (!bytes) return out;  // absent: nothing cached yet
   try {
     json j = parse_json(*bytes, file_, kDecodeFailure);
-    if (j.value("version", 0) != kFormatVersion) return out;
+    if (json_integer_or<int>(j, "version", 0) != kFormatVersion) return out;
     for (const auto& [path, e] : j.at("plugins").items()) {
       Entry entry;
       entry.id.path = path;
-      entry.id.size = e.at("size").get<int64_t>();
-      entry.id.mtime_ns = e.at("mtimeNs").get<int64_t>();
-      entry.id.inode = e.at("inode").get<uint64_t>();
+      entry.id.size = json_integer<int64_t>(e.at("size"), "size");
+      entry.id.mtime_ns = json_integer<int64_t>(e.at("mtimeNs"), "mtimeNs");
+      entry.id.inode = json_integer<uint64_t>(e.at("inode"), "inode");
       entry.versions = e.at("supportedVersions").get<std::vector<std::string>>();
       out[path] = std::move(entry);
     }

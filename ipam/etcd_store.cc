@@ -24,6 +24,7 @@
 #include <tuple>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 
 namespace ipam {
 namespace {
@@ -126,19 +127,19 @@ std::optional<Allocation> parse_record(const std::string& text) {
     auto addr = Address::parse(j.at("address").get<std::string>());
     if (!addr) return std::nullopt;
     a.address = *addr;
-    a.range_set = j.at("rangeSet").get<int>();
-    a.prefix_len = j.at("prefixLen").get<int>();
+    a.range_set = cni::json_integer<int>(j.at("rangeSet"), "rangeSet");
+    a.prefix_len = cni::json_integer<int>(j.at("prefixLen"), "prefixLen");
     std::string gw = j.value("gateway", "");
     if (!gw.empty()) a.gateway = Address::parse(gw);
     a.owner.network = j.at("network").get<std::string>();
     a.owner.container_id = j.value("containerID", "");
     a.owner.ifname = j.value("ifname", "");
     a.owner.pod_ref = j.value("podRef", "");
-    a.created_unix = j.value("created", int64_t{0});
+    a.created_unix = cni::json_integer_or<int64_t>(j, "created", 0);
     a.cluster = j.value("cluster", "");
     a.node = j.value("node", "");
     return a;
-  } catch (const json::exception&) {
+  } catch (const std::exception&) {  // json's own, and json_integer's out_of_range
     return std::nullopt;
   }
 }

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "cni/error.h"
+#include "cni/json_limits.h"
 #include "cni/text.h"
 #include "delegates/common/address_probe.h"
 #include "delegates/registry.h"
@@ -532,8 +533,9 @@ namespace {
 std::vector<net::Rule> recorded_rules(const json& c) {
   std::vector<net::Rule> out;
   for (const json& r : c.value("rules", json::array())) {
-    out.push_back({r.at("src").get<std::string>(), r.at("table").get<uint32_t>(),
-                   r.at("priority").get<uint32_t>()});
+    out.push_back({r.at("src").get<std::string>(),
+                   cni::json_integer<uint32_t>(r.at("table"), "rule table"),
+                   cni::json_integer<uint32_t>(r.at("priority"), "rule priority")});
   }
   return out;
 }

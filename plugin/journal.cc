@@ -356,7 +356,7 @@ json to_json(const JournalRecord& r) {
 JournalRecord journal_from_json(const json& j) {
   if (!j.is_object()) throw std::runtime_error("not a JSON object");
   JournalRecord r;
-  r.format_version = j.at("version").get<int>();
+  r.format_version = cni::json_integer<int>(j.at("version"), "\"version\"");
   if (r.format_version > kJournalFormatVersion || r.format_version < 1) {
     throw std::runtime_error("unsupported journal format version " +
                              std::to_string(r.format_version));
@@ -375,7 +375,7 @@ JournalRecord journal_from_json(const json& j) {
   for (const auto& a : atts) r.attachments.push_back(attachment_from_json(a));
   if (auto it = j.find("result"); it != j.end()) r.result = *it;
   if (auto it = j.find("coordination"); it != j.end()) r.coordination = *it;
-  r.deleted_at = j.value("deletedAt", int64_t{0});
+  r.deleted_at = cni::json_integer_or<int64_t>(j, "deletedAt", 0);
   r.abandoned = j.value("abandoned", std::vector<std::string>{});
   return r;
 }
