@@ -69,10 +69,12 @@ std::vector<std::string> as_string_list(const std::string& key, const Json& v) {
   return out;
 }
 
-// Seconds as a positive number; fractions allowed (0.5 = 500 ms).
+// Seconds as a positive number of at most a day; fractions allowed (0.5 = 500 ms). The bound
+// also keeps the conversion to milliseconds defined (make fuzz sent 18E90).
 std::chrono::milliseconds as_seconds(const std::string& key, const Json& v) {
-  if (!v.is_number() || v.get<double>() <= 0)
-    bad_value(key, v, "expected a positive number of seconds");
+  constexpr double kMaxSeconds = 86400;
+  if (!v.is_number() || !(v.get<double>() > 0) || v.get<double>() > kMaxSeconds)
+    bad_value(key, v, "expected a positive number of seconds, at most 86400");
   return std::chrono::milliseconds(static_cast<long long>(v.get<double>() * 1000.0 + 0.5));
 }
 

@@ -150,6 +150,10 @@ TEST(MetaConfig, WrongTypesNameKeyAndValue) {
       {"defaultNetworks", Json::array({1}), "\"defaultNetworks\" = [1]"},
       {"globalNamespaces", 3, "\"globalNamespaces\" = 3"},
       {"delegateTimeout", -1, "\"delegateTimeout\" = -1: expected a positive number"},
+      {"delegateTimeout", 18e90,
+       "\"delegateTimeout\" = 1.8e+91: expected a positive number of "
+       "seconds, at most 86400"},
+      {"apiTimeout", 86400.5, "\"apiTimeout\" = 86400.5: expected a positive number"},
       {"apiTimeout", "10s", "\"apiTimeout\" = \"10s\""},
       {"statusPolicy", "sometimes", "\"statusPolicy\" = \"sometimes\": expected \"required\""},
       {"logLevel", "loud", "\"logLevel\" = \"loud\""},
