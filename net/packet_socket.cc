@@ -25,23 +25,23 @@ std::string format_mac(const Mac& m) {
 
 PacketSocket::PacketSocket(const std::string& link, uint16_t ethertype, std::string proto)
     : link_(link), proto_(std::move(proto)), ethertype_(ethertype) {
-  fd_ = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ethertype_));
-  if (fd_ < 0) fail("socket");
+  fd_.fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ethertype_));
+  if (fd_.fd < 0) fail("socket");
   index_ = static_cast<int>(if_nametoindex(link.c_str()));
   if (index_ == 0) fail("no such link");
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, link.c_str(), IFNAMSIZ - 1);
-  if (::ioctl(fd_, SIOCGIFHWADDR, &ifr) != 0) fail("read MAC");
+  if (::ioctl(fd_.fd, SIOCGIFHWADDR, &ifr) != 0) fail("read MAC");
   std::memcpy(mac_.data(), ifr.ifr_hwaddr.sa_data, mac_.size());
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;
   sll.sll_protocol = htons(ethertype_);
   sll.sll_ifindex = index_;
-  if (::bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) != 0) fail("bind");
+  if (::bind(fd_.fd, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) != 0) fail("bind");
 }
 
-PacketSocket::~PacketSocket() {
-  if (fd_ >= 0) ::close(fd_);
+PacketSocket::OwnedFd::~OwnedFd() {
+  if (fd >= 0) ::close(fd);
 }
 
 void PacketSocket::fail(const std::string& what) const {
@@ -56,7 +56,7 @@ void PacketSocket::join(const Mac& group) {
   mr.mr_type = PACKET_MR_MULTICAST;
   mr.mr_alen = 6;
   std::memcpy(mr.mr_address, group.data(), group.size());
-  if (::setsockopt(fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) != 0) {
+  if (::setsockopt(fd_.fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) != 0) {
     fail("join multicast group");
   }
 }
@@ -68,7 +68,7 @@ void PacketSocket::send(const void* data, size_t size, const Mac& to) {
   dest.sll_ifindex = index_;
   dest.sll_halen = 6;
   std::memcpy(dest.sll_addr, to.data(), to.size());
-  if (::sendto(fd_, data, size, 0, reinterpret_cast<sockaddr*>(&dest), sizeof(dest)) < 0) {
+  if (::sendto(fd_.fd, data, size, 0, reinterpret_cast<sockaddr*>(&dest), sizeof(dest)) < 0) {
     fail("send");
   }
 }
@@ -77,7 +77,7 @@ bool PacketSocket::receive_until(Clock::time_point until, const Take& take) {
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
     if (left.count() <= 0) return false;
-    pollfd pfd{fd_, POLLIN, 0};
+    pollfd pfd{fd_.fd, POLLIN, 0};
     int rc = ::poll(&pfd, 1, static_cast<int>(left.count()));
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) fail("poll");
@@ -86,7 +86,7 @@ bool PacketSocket::receive_until(Clock::time_point until, const Take& take) {
     sockaddr_ll from{};
     socklen_t len = sizeof(from);
     ssize_t n =
-        ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+        ::recvfrom(fd_.fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail("receive");
     if (from.sll_pkttype == PACKET_OUTGOING) continue;

@@ -30,7 +30,6 @@ class PacketSocket {
   // link's MAC. Errors, here and below: cni::Error(5) "<proto> on link \"<link>\": <what>:
   // <errno text>", `proto` being "arp" or "ndp".
   PacketSocket(const std::string& link, uint16_t ethertype, std::string proto);
-  ~PacketSocket();
   PacketSocket(const PacketSocket&) = delete;
   PacketSocket& operator=(const PacketSocket&) = delete;
 
@@ -49,10 +48,17 @@ class PacketSocket {
  private:
   [[noreturn]] void fail(const std::string& what) const;
 
+  // The descriptor, closed with the socket, and also when the constructor throws after
+  // opening it (a link that does not exist).
+  struct OwnedFd {
+    int fd = -1;
+    ~OwnedFd();
+  };
+
   std::string link_;
   std::string proto_;
   uint16_t ethertype_;
-  int fd_ = -1;
+  OwnedFd fd_;
   int index_ = 0;
   Mac mac_{};
 };

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -130,6 +131,27 @@ TEST_F(NdpTest, AnnounceReplacesAStaleNeighbourEntry) {
 
 TEST_F(NdpTest, RejectsAnIpv4Address) {
   EXPECT_THROW(in_a([] { return ndp_probe("a0", "10.0.0.1", milliseconds(10)); }), cni::Error);
+}
+
+size_t open_descriptors() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// A link that does not exist is an I/O error naming it, and the socket opened before the
+// lookup is closed (the constructor's throw used to leak it).
+TEST_F(NdpTest, AMissingLinkIsAnErrorNamingItAndLeavesNoDescriptor) {
+  const size_t before = open_descriptors();
+  try {
+    in_a([] { return ndp_probe("no-such-link", "fd00::1", milliseconds(10)); });
+    FAIL() << "no error";
+  } catch (const cni::Error& e) {
+    EXPECT_EQ(e.code(), cni::kIoFailure);
+    EXPECT_NE(e.msg().find("ndp on link \"no-such-link\": no such link"), std::string::npos)
+        << e.msg();
+  }
+  EXPECT_EQ(open_descriptors(), before);
 }
 
 }  // namespace
