@@ -9,19 +9,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include "cni/error.h"
 
 namespace net {
-
-std::string format_mac(const Mac& m) {
-  char buf[18];
-  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
-                m[5]);
-  return buf;
-}
 
 PacketSocket::PacketSocket(const std::string& link, uint16_t ethertype, std::string proto)
     : link_(link), proto_(std::move(proto)), ethertype_(ethertype) {
@@ -101,7 +93,7 @@ std::optional<std::string> ask_three_times(
   constexpr int kTries = 3;
   for (int i = 1; i <= kTries; ++i) {
     send();
-    if (auto mac = wait(start + timeout * i / kTries)) return format_mac(*mac);
+    if (auto mac = wait(start + timeout * i / kTries)) return format_mac(mac->data());
   }
   return std::nullopt;
 }

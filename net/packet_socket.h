@@ -13,12 +13,9 @@
 #include <optional>
 #include <string>
 
+#include "net/mac.h"
+
 namespace net {
-
-using Mac = std::array<unsigned char, 6>;
-
-// "aa:bb:cc:dd:ee:ff".
-std::string format_mac(const Mac& mac);
 
 class PacketSocket {
  public:

@@ -12,11 +12,11 @@
 #include <netlink/netlink.h>
 
 #include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 
 #include "cni/error.h"
+#include "net/mac.h"
 #include "net/netlink.h"
 
 namespace net {
@@ -117,13 +117,6 @@ MsgPtr make_vf_msg(int pf_index, const VfAttribute& attr) {
   nla_nest_end(msg.get(), info);
   nla_nest_end(msg.get(), list);
   return msg;
-}
-
-std::string format_mac(const unsigned char* b) {
-  char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4],
-                b[5]);
-  return buf;
 }
 
 std::optional<bool> setting(uint32_t v) {
