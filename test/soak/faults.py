@@ -45,7 +45,6 @@ import time
 import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from soak_node import SoakNode, sh, sqlite_rows, wait_until  # noqa: E402  (shared with kill9.py)
 
